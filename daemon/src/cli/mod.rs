@@ -1,0 +1,69 @@
+//! The `vovd` command line: argument types, dispatch and exit codes. The binary
+//! only parses and calls [`run`].
+
+mod models;
+mod output;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use thiserror::Error;
+
+pub use models::ModelsArgs;
+pub use train::TrainArgs;
+
+/// vovd: trains and times image-classification models for vov.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vovd",
+    version,
+    about = "Train and time the VoVNet / DenseNet benchmark models",
+    long_about = "vovd trains and evaluates the benchmark's candle models on this host and \
+                  measures them the way the published table does (max validation accuracy, \
+                  train s/epoch, batch-1 and batch-32 inference, parameter counts).",
+    after_help = "Examples:\n  vovd models\n  vovd train --model vovnet-27-slim --dataset synthetic --epochs 2 --train-limit 1024 --val-limit 256\n  vovd train --model densenet-koshian-2 --dataset fashion-mnist --epochs 3 --bn-momentum 0.9 --json"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the model presets with their parameter counts.
+    Models(ModelsArgs),
+    /// Train one model on one data set and print the published columns.
+    Train(Box<TrainArgs>),
+}
+
+/// A command failed; the variant decides the exit code.
+#[derive(Debug, Error)]
+pub enum CliError {
+    /// Bad flag or value, or input that can never work (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The work itself failed (exit 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            CliError::Usage(_) => ExitCode::from(2),
+            CliError::Failed(_) => ExitCode::from(1),
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Models(args) => models::run(&args),
+        Command::Train(args) => train::run(&args),
+    }
+}

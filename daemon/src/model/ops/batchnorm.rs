@@ -1,0 +1,248 @@
+//! BatchNorm in training mode as one kernel with a closed-form backward.
+//!
+//! Composed from candle ops, a training BatchNorm is about ten full-size passes
+//! forward and twenty backward, most of them slow per-channel reductions. Here the
+//! forward is one pass (`y = (x - mean) * inv_std * gamma + beta`, with the batch
+//! statistics computed beforehand by [`super::channel::channel_stats`]) and the
+//! backward is two: per-channel sums of `dy` and `dy * xhat`, then
+//! `dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))`, the exact
+//! gradient including the statistics' dependence on `x`.
+
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::{f32_slice, nchw};
+
+/// Normalise with given batch statistics, then scale and shift: (x, gamma, beta) -> y.
+pub struct BnTrain {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+/// Per-channel `sum(dy)` and `sum(dy * xhat)`: (x, dy) -> (2, C).
+struct GradSums<'a>(&'a BnTrain);
+
+/// Input gradient: (x, dy) -> dx.
+struct GradInput<'a> {
+    bn: &'a BnTrain,
+    scale: Vec<f32>,
+    mean_dy: Vec<f32>,
+    mean_dy_xhat: Vec<f32>,
+}
+
+impl BnTrain {
+    /// An op for batch statistics `mean` and biased `var` (C values each).
+    pub fn new(mean: Vec<f32>, var: &[f32], eps: f64) -> Self {
+        let inv_std = var
+            .iter()
+            .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
+            .collect();
+        BnTrain { mean, inv_std }
+    }
+}
+
+/// Applies `f(plane_index, channel, x_plane, out_plane)` to every plane, in parallel.
+fn per_plane(
+    x: &[f32],
+    c: usize,
+    hw: usize,
+    f: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    out.par_chunks_mut(hw)
+        .zip(x.par_chunks(hw))
+        .enumerate()
+        .for_each(|(plane, (o, xs))| f(plane % c, xs, o));
+    out
+}
+
+impl CustomOp3 for BnTrain {
+    fn name(&self) -> &'static str {
+        "vov-batchnorm-train"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1)?;
+        let (gamma, beta) = (f32_slice(s2, l2)?, f32_slice(s3, l3)?);
+        let (_, c, hw) = nchw(l1)?;
+        if gamma.len() != c || beta.len() != c || self.mean.len() != c {
+            candle_core::bail!("batchnorm parameters do not have {c} channels")
+        }
+        let y = per_plane(x, c, hw, |ch, xs, out| {
+            let scale = self.inv_std[ch] * gamma[ch];
+            let shift = beta[ch] - self.mean[ch] * scale;
+            for (o, &v) in out.iter_mut().zip(xs) {
+                *o = v * scale + shift;
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let sums = x.apply_op2_no_bwd(&grad, &GradSums(self))?;
+        let (n, _, h, w) = x.dims4()?;
+        let count = (n * h * w) as f32;
+        let rows = sums.to_vec2::<f32>()?;
+        let gamma_v = gamma.to_vec1::<f32>()?;
+        let op = GradInput {
+            bn: self,
+            scale: gamma_v
+                .iter()
+                .zip(&self.inv_std)
+                .map(|(g, s)| g * s)
+                .collect(),
+            mean_dy: rows[0].iter().map(|v| v / count).collect(),
+            mean_dy_xhat: rows[1].iter().map(|v| v / count).collect(),
+        };
+        let dx = x.apply_op2_no_bwd(&grad, &op)?;
+        Ok((Some(dx), Some(sums.get(1)?), Some(sums.get(0)?)))
+    }
+}
+
+impl CustomOp2 for GradSums<'_> {
+    fn name(&self) -> &'static str {
+        "vov-batchnorm-grad-sums"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let (n, c, hw) = nchw(l1)?;
+        let sums: Vec<(f32, f32)> = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (m, s) = (self.0.mean[ch], self.0.inv_std[ch]);
+                let mut sum_dy = 0f64;
+                let mut sum_dy_xhat = 0f64;
+                for i in 0..n {
+                    let start = (i * c + ch) * hw;
+                    for (&g, &v) in dy[start..start + hw].iter().zip(&x[start..start + hw]) {
+                        sum_dy += f64::from(g);
+                        sum_dy_xhat += f64::from(g * (v - m) * s);
+                    }
+                }
+                (sum_dy as f32, sum_dy_xhat as f32)
+            })
+            .collect();
+        let mut out: Vec<f32> = sums.iter().map(|s| s.0).collect();
+        out.extend(sums.iter().map(|s| s.1));
+        Ok((CpuStorage::F32(out), Shape::from((2, c))))
+    }
+}
+
+impl CustomOp2 for GradInput<'_> {
+    fn name(&self) -> &'static str {
+        "vov-batchnorm-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let (_, c, hw) = nchw(l1)?;
+        let mut dx = vec![0f32; x.len()];
+        dx.par_chunks_mut(hw)
+            .zip(x.par_chunks(hw).zip(dy.par_chunks(hw)))
+            .enumerate()
+            .for_each(|(plane, (out, (xs, gs)))| {
+                let ch = plane % c;
+                let (m, s) = (self.bn.mean[ch], self.bn.inv_std[ch]);
+                let (a, b, k) = (self.mean_dy[ch], self.mean_dy_xhat[ch], self.scale[ch]);
+                for ((o, &v), &g) in out.iter_mut().zip(xs).zip(gs) {
+                    *o = k * (g - a - (v - m) * s * b);
+                }
+            });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// Training-mode BatchNorm of `xs` with batch statistics `mean` and `var` (C each,
+/// from [`super::channel::channel_stats`]).
+pub fn bn_train(
+    xs: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+) -> Result<Tensor> {
+    if xs.device().is_cpu() {
+        let op = BnTrain::new(mean.to_vec1()?, &var.to_vec1::<f32>()?, eps);
+        xs.contiguous()?.apply_op3(gamma, beta, op)
+    } else {
+        bn_train_reference(xs, gamma, beta, eps)
+    }
+}
+
+/// The same composed from candle ops (any device; statistics recomputed with
+/// gradient tracking).
+pub fn bn_train_reference(xs: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    let (n, c, h, w) = xs.dims4()?;
+    let count = (n * h * w) as f64;
+    let per_channel = |t: &Tensor| -> Result<Tensor> {
+        (t.reshape((n, c, h * w))?.sum(2)?.sum_keepdim(0)? / count)?.reshape((1, c, 1, 1))
+    };
+    let mean = per_channel(xs)?;
+    let centered = xs.broadcast_sub(&mean)?;
+    let var = per_channel(&centered.sqr()?)?;
+    let inv_std = (var + eps)?.sqrt()?.recip()?;
+    let scale = inv_std.broadcast_mul(&gamma.reshape((1, c, 1, 1))?)?;
+    centered
+        .broadcast_mul(&scale)?
+        .broadcast_add(&beta.reshape((1, c, 1, 1))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::channel::channel_stats;
+    use super::super::testing::rel_diff;
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn forward_and_all_gradients_match_candle() -> Result<()> {
+        for dims in [(4, 3, 5, 7), (2, 8, 1, 1), (3, 5, 15, 15), (1, 2, 3, 3)] {
+            let dev = Device::Cpu;
+            let x = Var::from_tensor(&((Tensor::randn(0f32, 1., dims, &dev)? * 2.0)? + 0.5)?)?;
+            let gamma = Var::from_tensor(&(Tensor::randn(0f32, 1., dims.1, &dev)? + 1.0)?)?;
+            let beta = Var::randn(0f32, 1., dims.1, &dev)?;
+            let w = Tensor::randn(0f32, 1., dims, &dev)?;
+            let (mean, var) = channel_stats(&x)?;
+            let ours = bn_train(&x, &mean, &var, &gamma, &beta, 1e-3)?;
+            let theirs = bn_train_reference(&x, &gamma, &beta, 1e-3)?;
+            assert!(rel_diff(&ours, &theirs)? < 1e-5, "forward {dims:?}");
+            let g1 = (ours * &w)?.sum_all()?.backward()?;
+            let g2 = (theirs * &w)?.sum_all()?.backward()?;
+            for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
+                let d = rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?;
+                assert!(d < 1e-4, "grad {name} {dims:?}: {d}");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,455 @@
+//! 2D convolution as im2col + matrix multiply, forward and backward.
+//!
+//! candle 0.11 computes the input gradient of a convolution with a direct
+//! `conv_transpose2d` (no matrix multiply) and the weight gradient as a convolution
+//! with a very large kernel; on a small CPU both dominate a training step. Here, per
+//! image `n` (with `col_n` the C·KH·KW x OH·OW patch matrix of `x_n`):
+//!
+//! - forward: `y_n = W · col_n` (for a 1x1 stride-1 convolution `col_n` is `x_n`);
+//! - input gradient: `dx_n = col2im(Wᵀ · dy_n)`;
+//! - weight gradient: `dW = Σ_n dy_n · col_nᵀ`, each thread summing a fixed range of
+//!   images into its own buffer and the buffers added in order, so the result does
+//!   not depend on scheduling (resumed runs stay bit-exact).
+//!
+//! Large batches run one image per task with single-threaded multiplies; a batch
+//! smaller than the thread count (batch-1 inference) runs images in turn with a
+//! multi-threaded multiply instead.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::f32_slice;
+use super::gemm::{matmul, MatMut, MatRef};
+
+/// A convolution with equal stride and zero padding on both axes, no bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dOp {
+    /// Step between windows.
+    pub stride: usize,
+    /// Zeros added on every side.
+    pub padding: usize,
+}
+
+/// Every size of one convolution call.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Geometry {
+    fn new(op: Conv2dOp, x: &Shape, k: &Shape) -> Result<Self> {
+        let (n, c, h, w) = x.dims4()?;
+        let (o, kc, kh, kw) = k.dims4()?;
+        if kc != c {
+            candle_core::bail!("conv: input has {c} channels, kernel expects {kc}")
+        }
+        if op.stride == 0 || h + 2 * op.padding < kh || w + 2 * op.padding < kw {
+            candle_core::bail!("conv: a {kh}x{kw} kernel does not fit a padded {h}x{w} input")
+        }
+        Ok(Geometry {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            oh: (h + 2 * op.padding - kh) / op.stride + 1,
+            ow: (w + 2 * op.padding - kw) / op.stride + 1,
+            stride: op.stride,
+            pad: op.padding,
+        })
+    }
+
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
+    }
+
+    fn ckk(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    fn in_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    fn out_pixels(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// The input index read by output index `out` at kernel offset `k`, if inside.
+    fn source(&self, out: usize, k: usize, size: usize) -> Option<usize> {
+        (out * self.stride + k)
+            .checked_sub(self.pad)
+            .filter(|&i| i < size)
+    }
+
+    /// The output indices `lo..hi` (of `outs`) whose input index at kernel offset
+    /// `k` falls inside `0..size`; their input indices are `out * stride + k - pad`.
+    fn valid(&self, k: usize, size: usize, outs: usize) -> (usize, usize) {
+        let lo = self.pad.saturating_sub(k).div_ceil(self.stride);
+        let hi = match (size + self.pad).checked_sub(k + 1) {
+            Some(last) => (last / self.stride + 1).min(outs),
+            None => 0,
+        };
+        (lo.min(hi), hi)
+    }
+}
+
+/// Row (channel, ky, kx) of a patch matrix.
+fn patch_row(row: usize, g: &Geometry) -> (usize, usize, usize) {
+    (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw)
+}
+
+/// Writes the patch matrix of one image: row (ci, ky, kx), column (oy, ox).
+fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+    let ohw = g.out_pixels();
+    for (row, dst) in col.chunks_exact_mut(ohw).enumerate() {
+        let (ci, ky, kx) = patch_row(row, g);
+        let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        let (lo, hi) = g.valid(kx, g.w, g.ow);
+        for (oy, out) in dst.chunks_exact_mut(g.ow).enumerate() {
+            let Some(iy) = g.source(oy, ky, g.h) else {
+                out.fill(0.0);
+                continue;
+            };
+            let src = &plane[iy * g.w..(iy + 1) * g.w];
+            out[..lo].fill(0.0);
+            out[hi..].fill(0.0);
+            if lo == hi {
+                continue;
+            }
+            let first = lo * g.stride + kx - g.pad;
+            if g.stride == 1 {
+                out[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+            } else {
+                for (v, ix) in out[lo..hi].iter_mut().zip((first..).step_by(g.stride)) {
+                    *v = src[ix];
+                }
+            }
+        }
+    }
+}
+
+/// Adds a patch-matrix gradient back onto one image's input gradient.
+fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
+    dx.fill(0.0);
+    let ohw = g.out_pixels();
+    for (row, src) in col.chunks_exact(ohw).enumerate() {
+        let (ci, ky, kx) = patch_row(row, g);
+        let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
+        let (lo, hi) = g.valid(kx, g.w, g.ow);
+        for (oy, vals) in src.chunks_exact(g.ow).enumerate() {
+            let Some(iy) = g.source(oy, ky, g.h) else {
+                continue;
+            };
+            if lo == hi {
+                continue;
+            }
+            let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
+            let first = lo * g.stride + kx - g.pad;
+            for (&v, ix) in vals[lo..hi].iter().zip((first..).step_by(g.stride)) {
+                dst[ix] += v;
+            }
+        }
+    }
+}
+
+/// Runs `f(image, out_chunk, scratch)` for every image, in parallel over images when
+/// the batch is large enough, else in turn; `f` gets the thread count its multiply
+/// may use.
+fn per_image(
+    out: &mut [f32],
+    per: usize,
+    scratch: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32], usize) + Sync + Send,
+) {
+    let threads = rayon::current_num_threads();
+    let images = out.len() / per.max(1);
+    if images >= threads && threads > 1 {
+        out.par_chunks_mut(per)
+            .enumerate()
+            .for_each_init(|| vec![0f32; scratch], |buf, (i, o)| f(i, o, buf, 1));
+    } else {
+        let mut buf = vec![0f32; scratch];
+        for (i, o) in out.chunks_mut(per).enumerate() {
+            f(i, o, &mut buf, threads);
+        }
+    }
+}
+
+impl Conv2dOp {
+    fn forward(&self, x: &[f32], k: &[f32], g: &Geometry) -> Vec<f32> {
+        let ohw = g.out_pixels();
+        let mut y = vec![0f32; g.n * g.o * ohw];
+        let weights = MatRef::row_major(k, g.o, g.ckk());
+        let scratch = if g.pointwise() { 0 } else { g.ckk() * ohw };
+        per_image(&mut y, g.o * ohw, scratch, |i, y_n, col, threads| {
+            let x_n = &x[i * g.in_len()..(i + 1) * g.in_len()];
+            let patches = if g.pointwise() {
+                x_n
+            } else {
+                im2col(x_n, g, col);
+                col
+            };
+            matmul(
+                MatMut::row_major(y_n, g.o, ohw),
+                weights,
+                MatRef::row_major(patches, g.ckk(), ohw),
+                false,
+                threads,
+            );
+        });
+        y
+    }
+
+    fn grad_input(&self, dy: &[f32], k: &[f32], g: &Geometry) -> Vec<f32> {
+        let ohw = g.out_pixels();
+        let mut dx = vec![0f32; g.n * g.in_len()];
+        let weights_t = MatRef::row_major(k, g.o, g.ckk()).t();
+        let scratch = if g.pointwise() { 0 } else { g.ckk() * ohw };
+        per_image(&mut dx, g.in_len(), scratch, |i, dx_n, dcol, threads| {
+            let dy_n = MatRef::row_major(&dy[i * g.o * ohw..(i + 1) * g.o * ohw], g.o, ohw);
+            if g.pointwise() {
+                matmul(
+                    MatMut::row_major(dx_n, g.ckk(), ohw),
+                    weights_t,
+                    dy_n,
+                    false,
+                    threads,
+                );
+            } else {
+                matmul(
+                    MatMut::row_major(dcol, g.ckk(), ohw),
+                    weights_t,
+                    dy_n,
+                    false,
+                    threads,
+                );
+                col2im(dcol, g, dx_n);
+            }
+        });
+        dx
+    }
+
+    fn grad_weight(&self, x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+        let (ohw, ckk) = (g.out_pixels(), g.ckk());
+        let threads = rayon::current_num_threads();
+        let chunks = threads.min(g.n).max(1);
+        let inner_threads = if chunks == 1 { threads } else { 1 };
+        let partials: Vec<Vec<f32>> = (0..chunks)
+            .into_par_iter()
+            .map(|chunk| {
+                let mut dw = vec![0f32; g.o * ckk];
+                let mut col = vec![0f32; if g.pointwise() { 0 } else { ckk * ohw }];
+                for i in chunk * g.n / chunks..(chunk + 1) * g.n / chunks {
+                    let x_n = &x[i * g.in_len()..(i + 1) * g.in_len()];
+                    let patches = if g.pointwise() {
+                        x_n
+                    } else {
+                        im2col(x_n, g, &mut col);
+                        &col
+                    };
+                    let dy_n = MatRef::row_major(&dy[i * g.o * ohw..(i + 1) * g.o * ohw], g.o, ohw);
+                    matmul(
+                        MatMut::row_major(&mut dw, g.o, ckk),
+                        dy_n,
+                        MatRef::row_major(patches, ckk, ohw).t(),
+                        true,
+                        inner_threads,
+                    );
+                }
+                dw
+            })
+            .collect();
+        let mut total = vec![0f32; g.o * ckk];
+        for p in partials {
+            total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+        }
+        total
+    }
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "vov-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(*self, l1.shape(), l2.shape())?;
+        let y = self.forward(f32_slice(s1, l1)?, f32_slice(s2, l2)?, &g);
+        Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh, g.ow))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let dx = grad.apply_op2_no_bwd(k, &GradInput(*self, x.shape().clone()))?;
+        let dk = x.apply_op2_no_bwd(&grad, &GradWeight(*self, k.shape().clone()))?;
+        Ok((Some(dx), Some(dk)))
+    }
+}
+
+/// (dy, kernel) -> dx, for an input of the recorded shape.
+struct GradInput(Conv2dOp, Shape);
+
+impl CustomOp2 for GradInput {
+    fn name(&self) -> &'static str {
+        "vov-conv2d-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(self.0, &self.1, l2.shape())?;
+        if l1.shape().dims() != [g.n, g.o, g.oh, g.ow] {
+            candle_core::bail!("conv grad: gradient shape {:?} does not match", l1.shape())
+        }
+        let dx = self
+            .0
+            .grad_input(f32_slice(s1, l1)?, f32_slice(s2, l2)?, &g);
+        Ok((CpuStorage::F32(dx), self.1.clone()))
+    }
+}
+
+/// (x, dy) -> dkernel, for a kernel of the recorded shape.
+struct GradWeight(Conv2dOp, Shape);
+
+impl CustomOp2 for GradWeight {
+    fn name(&self) -> &'static str {
+        "vov-conv2d-grad-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(self.0, l1.shape(), &self.1)?;
+        if l2.shape().dims() != [g.n, g.o, g.oh, g.ow] {
+            candle_core::bail!("conv grad: gradient shape {:?} does not match", l2.shape())
+        }
+        let dk = self
+            .0
+            .grad_weight(f32_slice(s1, l1)?, f32_slice(s2, l2)?, &g);
+        Ok((CpuStorage::F32(dk), self.1.clone()))
+    }
+}
+
+/// Convolves `xs` (N, C, H, W) with `kernel` (O, C, KH, KW): the kernel above on the
+/// CPU, candle's own elsewhere.
+pub fn conv2d(xs: &Tensor, kernel: &Tensor, op: Conv2dOp) -> Result<Tensor> {
+    if xs.device().is_cpu() {
+        xs.contiguous()?.apply_op2(&kernel.contiguous()?, op)
+    } else {
+        conv2d_reference(xs, kernel, op)
+    }
+}
+
+/// The same with candle's `conv2d` (any device).
+pub fn conv2d_reference(xs: &Tensor, kernel: &Tensor, op: Conv2dOp) -> Result<Tensor> {
+    xs.conv2d(kernel, op.padding, op.stride, 1, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::rel_diff;
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Forward and both gradients against candle's conv2d on random inputs.
+    fn check(x: (usize, usize, usize, usize), o: usize, k: usize, op: Conv2dOp) -> Result<()> {
+        let dev = Device::Cpu;
+        let xs = Var::randn(0f32, 1., x, &dev)?;
+        let ks = Var::randn(0f32, 0.3, (o, x.1, k, k), &dev)?;
+        let ours = conv2d(&xs, &ks, op)?;
+        let theirs = conv2d_reference(&xs, &ks, op)?;
+        assert_eq!(ours.dims(), theirs.dims(), "{x:?} k{k} {op:?}");
+        assert!(
+            rel_diff(&ours, &theirs)? < 1e-5,
+            "forward {x:?} k{k} {op:?}"
+        );
+        let w = Tensor::randn(0f32, 1., theirs.shape(), &dev)?;
+        let g1 = (ours * &w)?.sum_all()?.backward()?;
+        let g2 = (theirs * &w)?.sum_all()?.backward()?;
+        for (name, v) in [("input", &xs), ("kernel", &ks)] {
+            let d = rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?;
+            assert!(d < 1e-4, "{name} gradient {x:?} k{k} {op:?}: {d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn matches_candle_on_every_shape_kind() -> Result<()> {
+        let same = Conv2dOp {
+            stride: 1,
+            padding: 1,
+        };
+        let valid = Conv2dOp {
+            stride: 1,
+            padding: 0,
+        };
+        let strided = Conv2dOp {
+            stride: 2,
+            padding: 1,
+        };
+        check((2, 3, 8, 8), 4, 3, same)?;
+        check((3, 5, 7, 9), 6, 3, same)?; // odd sizes
+        check((4, 16, 6, 6), 8, 1, valid)?; // pointwise
+        check((2, 3, 9, 7), 4, 3, strided)?; // stride 2, odd sizes
+        check(
+            (2, 4, 8, 8),
+            3,
+            1,
+            Conv2dOp {
+                stride: 2,
+                padding: 0,
+            },
+        )?; // strided 1x1
+        check((1, 8, 5, 5), 4, 3, valid)?; // batch 1: multiply-parallel path
+        check((5, 2, 4, 4), 3, 3, same) // more images than threads
+    }
+
+    #[test]
+    fn rejects_mismatched_channels() {
+        let x = Tensor::zeros((1, 3, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let k = Tensor::zeros((2, 4, 3, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let err = conv2d(
+            &x,
+            &k,
+            Conv2dOp {
+                stride: 1,
+                padding: 1,
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("kernel expects 4"), "{err}");
+    }
+}

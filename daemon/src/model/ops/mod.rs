@@ -1,0 +1,43 @@
+//! Custom CPU kernels where candle's composed ops are slow or lack a backward.
+//!
+//! Each op has a CPU forward and a backward; on other devices the layers fall back
+//! to candle's own ops (`*_reference` functions, also used by the tests to check the
+//! kernels). Per-channel work over NCHW tensors is parallel over channels or over
+//! (image, channel) planes with rayon, so no two threads ever write the same value.
+
+pub mod batchnorm;
+pub mod bias;
+pub mod channel;
+pub mod conv;
+pub mod gemm;
+pub mod maxpool;
+
+use candle_core::{CpuStorage, Layout, Result};
+
+/// The contiguous f32 slice behind a CPU tensor.
+pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        (CpuStorage::F32(_), None) => candle_core::bail!("kernel expects a contiguous tensor"),
+        _ => candle_core::bail!("kernel supports f32 tensors only"),
+    }
+}
+
+/// (images, channels, pixels per plane) of an NCHW layout.
+pub(crate) fn nchw(l: &Layout) -> Result<(usize, usize, usize)> {
+    let (n, c, h, w) = l.shape().dims4()?;
+    Ok((n, c, h * w))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use candle_core::{Result, Tensor};
+
+    /// Largest absolute difference between two tensors, relative to the largest
+    /// magnitude of `b` (at least 1).
+    pub(crate) fn rel_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
+        let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let scale = b.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
+        Ok(diff / scale)
+    }
+}

@@ -1,0 +1,7 @@
+//! Process-level concerns shared by every command: seeds, threads, memory and the
+//! hardware fingerprint stored beside every timing.
+
+pub mod fingerprint;
+pub mod memory;
+pub mod seed;
+pub mod threads;
