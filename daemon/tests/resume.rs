@@ -145,3 +145,41 @@ fn stop_flag_cancels_between_batches() {
         "{err}"
     );
 }
+
+#[test]
+fn interrupt_mid_epoch_checkpoints_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let straight =
+        train::run_with_data(&spec(3), data(), &TrainOptions::cpu(2), &mut |_| {}).unwrap();
+
+    let dir = tmp.path().to_path_buf();
+    let opts = TrainOptions {
+        checkpoint_dir: Some(dir.clone()),
+        ..TrainOptions::cpu(2)
+    };
+    let stop = opts.stop.clone();
+    let err = train::run_with_data(&spec(3), data(), &opts, &mut |e| {
+        if let TrainEvent::Step {
+            epoch: 2, step: 3, ..
+        } = e
+        {
+            stop.interrupt();
+        }
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, train::TrainError::Interrupted { epochs_done: 1 }),
+        "{err}"
+    );
+    let ck = checkpoint::load(&dir.join(checkpoint::FILE_NAME), &candle_core::Device::Cpu).unwrap();
+    let position = ck.meta.position.expect("mid-epoch position");
+    assert_eq!((position.epoch, position.batches_done), (1, 3));
+
+    let resume = TrainOptions {
+        checkpoint_dir: Some(dir.clone()),
+        resume: Some(dir),
+        ..TrainOptions::cpu(2)
+    };
+    let resumed = train::run_with_data(&spec(3), data(), &resume, &mut |_| {}).unwrap();
+    assert_eq!(losses(&straight), losses(&resumed));
+}

@@ -16,14 +16,14 @@ use crate::train::{
     self, Measure, OptimizerKind, TrainEvent, TrainOptions, TrainRecord, TrainSpec, WdMode,
 };
 
-/// Arguments of `vovd train`. Defaults follow the published protocol.
+/// Arguments of `vovd train`.
 #[derive(Debug, Args)]
 #[command(
     args_override_self = true,
     allow_negative_numbers = true,
-    after_help = "Defaults follow the published protocol: 100 epochs, batch 128, Adam 1e-3, \
-standard augmentation, BN momentum 0.99. Runs of a few hundred steps need --bn-momentum 0.9 or \
-validation accuracy sits near chance (vovd warns)."
+    after_help = "Defaults: 100 epochs, batch 128, Adam 1e-3, BN momentum 0.99 and no augmentation, as \
+Keras' model.fit trains; the published benchmark adds --augmentation standard. Runs of a few hundred \
+steps need --bn-momentum 0.9 or validation accuracy sits near chance (vovd warns)."
 )]
 pub struct TrainArgs {
     /// Model preset (see `vovd models`).
@@ -57,8 +57,9 @@ pub struct TrainArgs {
     /// [default: l2; decoupled for adamw].
     #[arg(long, value_parser = parse::<WdMode>)]
     pub wd_mode: Option<WdMode>,
-    /// Augmentation: none, flip, shift, crop, standard (shift + flip) or standard-crop.
-    #[arg(long, default_value = "standard", value_parser = parse::<Augmentation>)]
+    /// Augmentation: none (like Keras' fit), flip, shift, crop, standard (shift + flip,
+    /// the published setting) or standard-crop.
+    #[arg(long, default_value = "none", value_parser = parse::<Augmentation>)]
     pub augmentation: Augmentation,
     /// Seed of weights, data order and augmentation.
     #[arg(long, default_value_t = 0)]

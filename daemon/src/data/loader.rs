@@ -56,6 +56,8 @@ pub struct PassSpec {
     pub epoch: usize,
     /// Batches prepared ahead of the trainer.
     pub prefetch: usize,
+    /// Batches at the start of the pass to leave out (resuming mid-epoch).
+    pub skip: usize,
 }
 
 impl PassSpec {
@@ -68,6 +70,7 @@ impl PassSpec {
             seed: 0,
             epoch: 0,
             prefetch: 2,
+            skip: 0,
         }
     }
 }
@@ -131,7 +134,8 @@ impl BatchStream {
             .name("vov-loader".into())
             .spawn(move || {
                 let order = epoch_order(split.len(), spec.shuffle, spec.seed, spec.epoch);
-                for (index, ids) in order.chunks(spec.batch_size.max(1)).enumerate() {
+                let batches = order.chunks(spec.batch_size.max(1)).enumerate();
+                for (index, ids) in batches.skip(spec.skip) {
                     // A closed channel means the trainer stopped early: just stop.
                     if tx
                         .send(make_batch(&split, shape, &spec, index, ids))
@@ -219,6 +223,7 @@ mod tests {
             seed: 5,
             epoch,
             prefetch: 1,
+            skip: 0,
         };
         let labels = |e| -> Vec<u32> {
             collect(spec(e), 20)
@@ -241,6 +246,25 @@ mod tests {
                 .collect()
         };
         assert_eq!(images(3), images(3));
+    }
+
+    #[test]
+    fn skipping_resumes_the_same_pass() {
+        let spec = PassSpec {
+            batch_size: 4,
+            shuffle: true,
+            augmentation: Augmentation::Standard,
+            seed: 9,
+            epoch: 2,
+            prefetch: 1,
+            skip: 0,
+        };
+        let all = collect(spec, 18);
+        let rest = collect(PassSpec { skip: 3, ..spec }, 18);
+        assert_eq!(rest.len(), 2);
+        assert_eq!(rest[0].index, 3);
+        assert_eq!(rest[0].labels, all[3].labels);
+        assert_eq!(rest[1].images, all[4].images);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::error::TrainError;
-use super::metrics::EpochMetrics;
+use super::metrics::{EpochMetrics, Running};
 use super::spec::TrainSpec;
 
 /// File name inside a checkpoint directory.
@@ -34,6 +34,25 @@ pub struct CheckpointMeta {
     pub step: u64,
     /// History of the completed epochs.
     pub history: Vec<EpochMetrics>,
+    /// Where inside the next epoch the run stopped, for a checkpoint written on an
+    /// interrupt; `None` at an epoch boundary.
+    #[serde(default)]
+    pub position: Option<EpochPosition>,
+}
+
+/// A point inside an epoch: enough to continue it exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochPosition {
+    /// The epoch (0-based) in progress.
+    pub epoch: usize,
+    /// Batches of it already trained.
+    pub batches_done: usize,
+    /// Loss and accuracy sums so far.
+    pub running: Running,
+    /// Wall seconds of the epoch so far.
+    pub elapsed_s: f64,
+    /// Seconds of it spent waiting for data.
+    pub waited_s: f64,
 }
 
 /// A loaded checkpoint.

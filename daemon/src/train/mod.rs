@@ -7,6 +7,7 @@
 //! between batches cancels or interrupts the run.
 
 pub mod checkpoint;
+mod epoch;
 pub mod error;
 pub mod metrics;
 pub mod optimizer;

@@ -1,19 +1,18 @@
-//! The training loop.
+//! A training run from start to record: build, resume, epochs, checkpoints,
+//! timings. The per-epoch work is in `epoch.rs`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use candle_core::{DType, Tensor};
-
-use super::checkpoint::{self, CheckpointMeta};
-use super::metrics::{best_val, median, EpochMetrics, Running};
-use super::optimizer::{l2_penalty, Optimizer};
+use super::checkpoint::{self, CheckpointMeta, EpochPosition};
+use super::metrics::{best_val, median, EpochMetrics};
+use super::optimizer::Optimizer;
 use super::record::TrainRecord;
-use super::spec::{TrainSpec, WdMode};
+use super::spec::TrainSpec;
 use super::timing;
 use super::{StopRequest, TrainError, TrainEvent, TrainOptions};
-use crate::data::loader::{batch_count, BatchStream, PassSpec};
-use crate::data::{self, Batch, Dataset, LoadOptions, Split};
+use crate::data::loader::batch_count;
+use crate::data::{self, Dataset, LoadOptions, Split};
 use crate::model::{BnConfig, BuildOptions, InputShape, Model};
 use crate::runtime::{fingerprint::Fingerprint, memory};
 
@@ -69,7 +68,7 @@ pub fn run_with_data(
         history: Vec::new(),
         observer,
     };
-    let resumed_from_epoch = run.resume()?;
+    let (resumed_from_epoch, mut position) = run.resume()?;
     let warnings = run.warnings(&data);
     let (train, val) = (Arc::new(data.train), Arc::new(data.val));
     (run.observer)(&TrainEvent::Started {
@@ -81,7 +80,8 @@ pub fn run_with_data(
         val_images: val.len(),
     });
     for epoch in resumed_from_epoch..spec.epochs {
-        let metrics = run.epoch(&train, &val, epoch)?;
+        let at = position.take().filter(|p| p.epoch == epoch);
+        let metrics = run.epoch(&train, &val, epoch, at)?;
         tracing::info!(
             epoch = metrics.epoch,
             train.loss = metrics.train_loss,
@@ -94,7 +94,9 @@ pub fn run_with_data(
         );
         run.history.push(metrics.clone());
         (run.observer)(&TrainEvent::Epoch(metrics));
-        run.maybe_checkpoint(epoch + 1)?;
+        if run.checkpoint_due(epoch + 1) {
+            run.save_checkpoint(epoch + 1, None)?;
+        }
     }
     let (batch1, batch32) = run.timings(&val)?;
     Ok(run.record(RecordInputs {
@@ -108,14 +110,15 @@ pub fn run_with_data(
     }))
 }
 
-struct Run<'a, 'o> {
-    spec: &'a TrainSpec,
-    opts: &'a TrainOptions,
-    shape: InputShape,
-    model: Model,
-    optimizer: Optimizer,
-    history: Vec<EpochMetrics>,
-    observer: Observer<'o>,
+/// The state of one run.
+pub(super) struct Run<'a, 'o> {
+    pub(super) spec: &'a TrainSpec,
+    pub(super) opts: &'a TrainOptions,
+    pub(super) shape: InputShape,
+    pub(super) model: Model,
+    pub(super) optimizer: Optimizer,
+    pub(super) history: Vec<EpochMetrics>,
+    pub(super) observer: Observer<'o>,
 }
 
 struct RecordInputs {
@@ -129,18 +132,11 @@ struct RecordInputs {
 }
 
 impl Run<'_, '_> {
-    fn stop_check(&self, epochs_done: usize) -> Result<(), TrainError> {
-        match self.opts.stop.get() {
-            StopRequest::None => Ok(()),
-            StopRequest::Cancel => Err(TrainError::Cancelled { epochs_done }),
-            StopRequest::Interrupt => Err(TrainError::Interrupted { epochs_done }),
-        }
-    }
-
-    /// Restores a checkpoint when asked; returns the epochs already done.
-    fn resume(&mut self) -> Result<usize, TrainError> {
+    /// Restores a checkpoint when asked; returns the epochs already done and the
+    /// position inside the next one when the checkpoint was written mid-epoch.
+    fn resume(&mut self) -> Result<(usize, Option<EpochPosition>), TrainError> {
         let Some(path) = &self.opts.resume else {
-            return Ok(0);
+            return Ok((0, None));
         };
         let path = checkpoint::resolve(path);
         let ck = checkpoint::load(&path, &self.opts.device)?;
@@ -162,7 +158,7 @@ impl Run<'_, '_> {
             .map_err(|e| bad(e.to_string()))?;
         self.history = ck.meta.history;
         tracing::info!(checkpoint = %path.display(), epochs_done = ck.meta.epochs_done, "resumed");
-        Ok(ck.meta.epochs_done)
+        Ok((ck.meta.epochs_done, ck.meta.position))
     }
 
     fn warnings(&mut self, data: &Dataset) -> Vec<String> {
@@ -192,137 +188,29 @@ impl Run<'_, '_> {
         out
     }
 
-    fn batch_tensors(&self, batch: Batch) -> Result<(Tensor, Tensor), TrainError> {
-        let n = batch.len();
-        let s = self.shape;
-        let x = Tensor::from_vec(
-            batch.images,
-            (n, s.channels, s.height, s.width),
-            &self.opts.device,
-        )?;
-        let y = Tensor::from_vec(batch.labels, n, &self.opts.device)?;
-        Ok((x, y))
-    }
-
-    fn epoch(
-        &mut self,
-        train: &Arc<Split>,
-        val: &Arc<Split>,
-        epoch: usize,
-    ) -> Result<EpochMetrics, TrainError> {
-        let steps = batch_count(train.len(), self.spec.batch_size);
-        let pass = PassSpec {
-            batch_size: self.spec.batch_size,
-            shuffle: true,
-            augmentation: self.spec.augmentation,
-            seed: self.spec.seed,
-            epoch,
-            prefetch: 3,
-        };
-        let start = Instant::now();
-        let mut stream = BatchStream::spawn(train.clone(), self.shape, pass);
-        let mut running = Running::default();
-        while let Some(batch) = stream.next_batch() {
-            self.stop_check(epoch)?;
-            let step = batch.index + 1;
-            let n = batch.len();
-            let (loss, correct) = self.train_step(batch)?;
-            if !loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch: epoch + 1,
-                    step,
-                    loss,
-                });
-            }
-            running.add(loss, correct, n);
-            tracing::debug!(epoch = epoch + 1, step, loss, "step");
-            (self.observer)(&TrainEvent::Step {
-                epoch: epoch + 1,
-                step,
-                steps,
-                loss,
-            });
-        }
-        self.opts.device.synchronize()?;
-        let epoch_s = start.elapsed().as_secs_f64();
-        let data_wait_s = stream.waited().as_secs_f64();
-        drop(stream);
-        let val_start = Instant::now();
-        let val_metrics = self.evaluate(val, epoch)?;
-        Ok(EpochMetrics {
-            epoch: epoch + 1,
-            train_loss: running.loss(),
-            train_acc: running.acc(),
-            val_loss: val_metrics.loss(),
-            val_acc: val_metrics.acc(),
-            epoch_s,
-            data_wait_s,
-            val_s: val_start.elapsed().as_secs_f64(),
-            steps,
-        })
-    }
-
-    /// One optimizer step; returns the batch's mean loss and correct predictions.
-    fn train_step(&mut self, batch: Batch) -> Result<(f64, usize), TrainError> {
-        let (x, y) = self.batch_tensors(batch)?;
-        let logits = self.model.forward_t(&x, true)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-        let objective = match self.spec.wd_mode {
-            WdMode::L2 => match l2_penalty(self.model.params(), self.spec.weight_decay)? {
-                Some(penalty) => (&loss + penalty)?,
-                None => loss.clone(),
-            },
-            WdMode::Decoupled => loss.clone(),
-        };
-        let grads = objective.backward()?;
-        self.optimizer.step(&grads)?;
-        Ok((f64::from(loss.to_scalar::<f32>()?), correct(&logits, &y)?))
-    }
-
-    fn evaluate(&self, val: &Arc<Split>, epoch: usize) -> Result<Running, TrainError> {
-        let mut stream = BatchStream::spawn(
-            val.clone(),
-            self.shape,
-            PassSpec::eval(self.spec.batch_size),
-        );
-        let mut running = Running::default();
-        while let Some(batch) = stream.next_batch() {
-            self.stop_check(epoch)?;
-            let n = batch.len();
-            let (x, y) = self.batch_tensors(batch)?;
-            let logits = self.model.forward_t(&x, false)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-            running.add(
-                f64::from(loss.to_scalar::<f32>()?),
-                correct(&logits, &y)?,
-                n,
-            );
-        }
-        Ok(running)
-    }
-
-    fn checkpoint_path(&self) -> Option<std::path::PathBuf> {
-        self.opts
-            .checkpoint_dir
-            .as_ref()
-            .map(|d| d.join(checkpoint::FILE_NAME))
-    }
-
-    fn maybe_checkpoint(&mut self, epochs_done: usize) -> Result<(), TrainError> {
-        let Some(path) = self.checkpoint_path() else {
-            return Ok(());
-        };
+    fn checkpoint_due(&self, epochs_done: usize) -> bool {
         let every = self.opts.checkpoint_every;
-        let due = epochs_done == self.spec.epochs || (every > 0 && epochs_done % every == 0);
-        if !due {
+        epochs_done == self.spec.epochs || (every > 0 && epochs_done.is_multiple_of(every))
+    }
+
+    /// Writes a checkpoint after `epochs_done` epochs (and `position` inside the
+    /// next one), when checkpoints are on.
+    pub(super) fn save_checkpoint(
+        &mut self,
+        epochs_done: usize,
+        position: Option<EpochPosition>,
+    ) -> Result<(), TrainError> {
+        let Some(dir) = &self.opts.checkpoint_dir else {
             return Ok(());
-        }
+        };
+        let path = dir.join(checkpoint::FILE_NAME);
         let meta = CheckpointMeta {
             format: 1,
             spec: self.spec.clone(),
             epochs_done,
             step: self.optimizer.steps(),
             history: self.history.clone(),
+            position,
         };
         checkpoint::save(
             &path,
@@ -337,6 +225,20 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// Stops before an inference timing when asked; the checkpoint after the last
+    /// epoch lets a resumed run go straight to the timings.
+    fn timing_gate(&self, phase: &str) -> Result<(), TrainError> {
+        let epochs_done = self.spec.epochs;
+        match self.opts.stop.get() {
+            StopRequest::None => {
+                tracing::debug!(phase, "timing");
+                Ok(())
+            }
+            StopRequest::Cancel => Err(TrainError::Cancelled { epochs_done }),
+            StopRequest::Interrupt => Err(TrainError::Interrupted { epochs_done }),
+        }
+    }
+
     fn timings(
         &mut self,
         val: &Split,
@@ -349,7 +251,7 @@ impl Run<'_, '_> {
         let device = &self.opts.device;
         let mut batch1 = None;
         if measure.batch1 {
-            self.stop_check(self.spec.epochs)?;
+            self.timing_gate("batch1")?;
             (self.observer)(&TrainEvent::Timing {
                 phase: "batch1".into(),
             });
@@ -357,7 +259,7 @@ impl Run<'_, '_> {
         }
         let mut batch32 = None;
         if measure.batch32 {
-            self.stop_check(self.spec.epochs)?;
+            self.timing_gate("batch32")?;
             (self.observer)(&TrainEvent::Timing {
                 phase: "batch32".into(),
             });
@@ -412,10 +314,4 @@ impl Run<'_, '_> {
             history: self.history,
         }
     }
-}
-
-/// Number of rows of `logits` whose argmax equals the label in `y`.
-fn correct(logits: &Tensor, y: &Tensor) -> Result<usize, TrainError> {
-    let hits = logits.argmax(1)?.eq(y)?.to_dtype(DType::U32)?.sum_all()?;
-    Ok(hits.to_scalar::<u32>()? as usize)
 }
