@@ -6,7 +6,12 @@
 //! ([`runtime`]). The `vovd` binary wraps it in a command line.
 
 pub mod cli;
+pub mod config;
 pub mod data;
+pub mod jobs;
 pub mod model;
 pub mod runtime;
+pub mod server;
+pub mod service;
+pub mod store;
 pub mod train;

@@ -3,7 +3,9 @@
 
 mod models;
 mod output;
+mod serve;
 mod train;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -11,6 +13,7 @@ use clap::{Parser, Subcommand};
 use thiserror::Error;
 
 pub use models::ModelsArgs;
+pub use serve::{CheckConfigArgs, ConfigArgs, ServeArgs};
 pub use train::TrainArgs;
 
 /// vovd: trains and times image-classification models for vov.
@@ -37,6 +40,13 @@ pub enum Command {
     Models(ModelsArgs),
     /// Train one model on one data set and print the published columns.
     Train(Box<TrainArgs>),
+    /// Run the daemon: accept trials over gRPC and run one per slot.
+    Serve(ServeArgs),
+    /// Validate the daemon configuration and print the effective values.
+    CheckConfig(CheckConfigArgs),
+    /// Run one trial for the daemon (spec on stdin, events on stdout).
+    #[command(hide = true)]
+    Worker,
 }
 
 /// A command failed; the variant decides the exit code.
@@ -48,6 +58,9 @@ pub enum CliError {
     /// The work itself failed (exit 1).
     #[error("{0}")]
     Failed(String),
+    /// The daemon configuration is invalid (exit 64, EX_USAGE).
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl CliError {
@@ -56,14 +69,32 @@ impl CliError {
         match self {
             CliError::Usage(_) => ExitCode::from(2),
             CliError::Failed(_) => ExitCode::from(1),
+            CliError::Config(_) => ExitCode::from(64),
         }
     }
 }
 
+/// Logging for the commands other than `serve` (which follows its configuration):
+/// warnings and errors on stderr unless `RUST_LOG` says otherwise.
+fn init_cli_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_cli_logging();
+    }
     match cli.command {
         Command::Models(args) => models::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::CheckConfig(args) => serve::check(&args),
+        Command::Worker => worker::run(),
     }
 }

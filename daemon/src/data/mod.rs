@@ -5,6 +5,7 @@
 //! here, under the host's own data directory, never from the request.
 
 pub mod augment;
+pub mod availability;
 pub mod cifar10;
 pub mod error;
 pub mod fashion_mnist;

@@ -12,6 +12,22 @@ pub fn current_rss_bytes() -> Option<u64> {
     parse_kib_field(&status, "VmRSS:").map(|kib| kib * 1024)
 }
 
+/// Out-of-memory kills counted by this process's cgroup (v2 `memory.events`), if
+/// readable: a SIGKILL with this count increased was the OOM killer.
+pub fn cgroup_oom_kills() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let events = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup{}/memory.events",
+        path.trim_end_matches('/')
+    ))
+    .ok()?;
+    events
+        .lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 fn parse_kib_field(status: &str, field: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with(field))?;
     line[field.len()..]

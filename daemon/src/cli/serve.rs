@@ -1,0 +1,147 @@
+//! `vovd serve` and `vovd check-config`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::CliError;
+use crate::config::{self, DaemonConfig, LogFormat, Sources};
+
+/// Where the configuration comes from; flags override the file and `VOVD__*`
+/// environment variables.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file [default: /etc/vovd/vovd.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (key `listen`, default 127.0.0.1:7070; port 0 picks one).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Job store and checkpoints (key `state_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Data root (key `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Trial slots on a CPU host (key `slots`).
+    #[arg(long, value_name = "N")]
+    pub slots: Option<u32>,
+}
+
+impl ConfigArgs {
+    /// Loads and checks the configuration; errors exit 64.
+    pub fn load(&self) -> Result<DaemonConfig, CliError> {
+        let mut flags: Vec<(&'static str, String)> = Vec::new();
+        let mut flag = |k, v: Option<String>| {
+            if let Some(v) = v {
+                flags.push((k, v));
+            }
+        };
+        flag("listen", self.listen.clone());
+        flag(
+            "state_dir",
+            self.state_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        flag(
+            "data_dir",
+            self.data_dir.as_ref().map(|p| p.display().to_string()),
+        );
+        flag("slots", self.slots.map(|s| s.to_string()));
+        let sources = Sources {
+            file: Sources::default_file(self.config.clone()),
+            env: std::env::vars().collect::<HashMap<_, _>>(),
+            flags,
+        };
+        let cfg = config::load(&sources).map_err(|e| CliError::Config(e.to_string()))?;
+        cfg.check_security()
+            .map_err(|e| CliError::Config(e.to_string()))?;
+        cfg.token().map_err(|e| CliError::Config(e.to_string()))?;
+        Ok(cfg)
+    }
+}
+
+/// Arguments of `vovd serve`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Without a token_file the daemon only listens on loopback. With one, every call \
+but health checks needs 'authorization: Bearer <token>'. Configure TLS with tls_cert/tls_key (and \
+client_ca to require client certificates). SIGTERM or SIGINT drain running trials, which resume at the \
+next start."
+)]
+pub struct ServeArgs {
+    /// Configuration.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Plain => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM"),
+                _ = int.recv() => tracing::info!("SIGINT"),
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
+    let cfg = args.config.load()?;
+    init_logging(cfg.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vovd")
+        .build()
+        .map_err(|e| CliError::Failed(e.to_string()))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", cfg.listen)))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        // The first stdout line tells scripts (and tests) the bound address.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "vovd listening on {addr}").and_then(|()| out.flush());
+        drop(out);
+        crate::server::serve(cfg, listener, shutdown_signal())
+            .await
+            .map_err(|e| CliError::Failed(e.to_string()))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `vovd check-config`.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    /// Configuration.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+pub(super) fn check(args: &CheckConfigArgs) -> Result<ExitCode, CliError> {
+    let cfg = args.config.load()?;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(cfg.to_toml().as_bytes());
+    Ok(ExitCode::SUCCESS)
+}

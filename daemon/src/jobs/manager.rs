@@ -1,0 +1,181 @@
+//! The handle to the job actor: every change to the queue, the slots and the
+//! store goes through it, so one task owns that state (no locks held across
+//! awaits). Requests are messages with a oneshot reply.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use vov_proto::pb;
+
+use super::actor::Actor;
+use crate::store::{JobRow, Store, StoreError};
+use crate::train::TrainSpec;
+
+/// What the job layer needs to know about the host.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// One device label per slot (`cpu`, `cuda:0`, ...).
+    pub slots: Vec<String>,
+    /// Compute threads per worker.
+    pub threads_per_slot: usize,
+    /// Checkpoints go under `state_dir/checkpoints/<trial>`.
+    pub state_dir: PathBuf,
+    /// Data root for the workers.
+    pub data_dir: PathBuf,
+    /// Time a worker gets to stop after SIGTERM before SIGKILL.
+    pub grace: Duration,
+    /// Worker starts a trial may have.
+    pub max_attempts: u32,
+    /// Most trials waiting at once.
+    pub max_queued: usize,
+    /// The binary whose `worker` subcommand runs a trial (this one).
+    pub worker_exe: PathBuf,
+}
+
+/// A validated submission.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// The client's id.
+    pub trial_id: String,
+    /// Its sweep.
+    pub sweep_id: String,
+    /// The submitted spec, encoded (returned as is by Get).
+    pub spec_proto: Vec<u8>,
+    /// The resolved spec.
+    pub spec: TrainSpec,
+}
+
+/// Why a job request failed.
+#[derive(Debug, Error)]
+pub enum JobError {
+    /// No such job.
+    #[error("no job with trial id '{0}'")]
+    NotFound(String),
+    /// The id exists with another spec.
+    #[error("trial id '{0}' already exists with a different spec")]
+    Conflict(String),
+    /// Too many trials waiting.
+    #[error("the queue is full ({0} trials waiting); retry later or submit elsewhere")]
+    QueueFull(usize),
+    /// Shutting down.
+    #[error("the daemon is shutting down; retry later or submit to another host")]
+    Draining,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The actor is gone (the daemon is stopping).
+    #[error("the job manager has stopped")]
+    Stopped,
+    /// A value could not be encoded (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Slot and queue counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Slots in all.
+    pub slots_total: usize,
+    /// Slots without a running job.
+    pub slots_free: usize,
+    /// Jobs waiting.
+    pub queued: usize,
+}
+
+/// A live view of one job's events.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Events after `last_seq`, until the job ends (then the channel closes).
+    pub receiver: broadcast::Receiver<Arc<pb::JobEvent>>,
+    /// Last stored event when the subscription began.
+    pub last_seq: u64,
+    /// Whether the job had already ended (nothing more will come).
+    pub finished: bool,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, JobError>>;
+
+/// Requests to the actor.
+#[derive(Debug)]
+pub(super) enum Command {
+    Submit(Box<NewJob>, Reply<(JobRow, bool)>),
+    Cancel(String, Reply<JobRow>),
+    Subscribe(String, Reply<Subscription>),
+    Snapshot(oneshot::Sender<Snapshot>),
+    Drain(oneshot::Sender<()>),
+    /// SIGKILL the worker `pid` of a job if it is still running.
+    Escalate(String, u32),
+}
+
+/// The cloneable handle to the job actor.
+#[derive(Clone)]
+pub struct JobManager {
+    tx: mpsc::Sender<Command>,
+    store: Store,
+}
+
+impl JobManager {
+    /// Recovers unfinished jobs from `store` (running ones are re-queued to resume
+    /// from their checkpoints, or failed after `max_attempts`) and starts the actor.
+    pub async fn start(cfg: ManagerConfig, store: Store) -> Result<Self, JobError> {
+        let (tx, rx) = mpsc::channel(256);
+        let mut actor = Actor::new(cfg, store.clone(), tx.clone());
+        actor.recover().await?;
+        tokio::spawn(actor.run(rx));
+        Ok(JobManager { tx, store })
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, JobError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| JobError::Stopped)?;
+        rx.await.map_err(|_| JobError::Stopped)?
+    }
+
+    /// Queues a job, or returns the existing one with the same id and spec
+    /// (`false` = not created).
+    pub async fn submit(&self, job: NewJob) -> Result<(JobRow, bool), JobError> {
+        self.ask(|r| Command::Submit(Box::new(job), r)).await
+    }
+
+    /// Cancels a job; returns it as it stands (a running job ends shortly).
+    pub async fn cancel(&self, trial_id: &str) -> Result<JobRow, JobError> {
+        self.ask(|r| Command::Cancel(trial_id.to_string(), r)).await
+    }
+
+    /// Subscribes to a job's live events.
+    pub async fn subscribe(&self, trial_id: &str) -> Result<Subscription, JobError> {
+        self.ask(|r| Command::Subscribe(trial_id.to_string(), r))
+            .await
+    }
+
+    /// Slot and queue counts.
+    pub async fn snapshot(&self) -> Result<Snapshot, JobError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Snapshot(reply))
+            .await
+            .map_err(|_| JobError::Stopped)?;
+        rx.await.map_err(|_| JobError::Stopped)
+    }
+
+    /// Refuses new jobs, asks running workers to checkpoint and stop (SIGKILL after
+    /// the grace period), re-queues them for the next start, and returns when no
+    /// worker is left; live event streams are closed.
+    pub async fn drain(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Drain(reply)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}

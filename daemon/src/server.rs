@@ -1,0 +1,167 @@
+//! The daemon: job store, job manager, the Trainer service behind bearer-token
+//! authentication, the standard health and reflection services, optional TLS, and
+//! a graceful shutdown.
+//!
+//! Shutdown order: health reports NOT_SERVING and new submissions are refused;
+//! running workers are asked to checkpoint and stop (killed after the grace
+//! period) and re-queued for the next start; after the lame-duck time the listener
+//! closes and the store is released.
+
+use std::future::Future;
+use std::time::Instant;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use vov_proto::pb::trainer_server::TrainerServer;
+
+use crate::config::{ConfigError, DaemonConfig};
+use crate::jobs::{JobError, JobManager, ManagerConfig};
+use crate::service::auth::BearerAuth;
+use crate::service::{host, TrainerService};
+use crate::store::{Store, StoreError};
+
+/// Largest request accepted: a trial spec is a few hundred bytes.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Why the daemon could not run.
+#[derive(Debug, Error)]
+pub enum ServeError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The job store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The job manager could not start.
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+    /// A TLS file could not be read or used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The server failed.
+    #[error("server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Something else the daemon needs failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn tls_config(cfg: &DaemonConfig) -> Result<Option<ServerTlsConfig>, ServeError> {
+    let Some(tls) = &cfg.tls else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| ServeError::Tls(format!("{}: {e}", p.display())))
+    };
+    let mut config =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+    if let Some(ca) = &tls.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(Some(config))
+}
+
+fn manager_config(cfg: &DaemonConfig) -> Result<ManagerConfig, ServeError> {
+    Ok(ManagerConfig {
+        slots: vec!["cpu".to_string(); cfg.slots],
+        threads_per_slot: cfg.threads_per_slot,
+        state_dir: cfg.state_dir.clone(),
+        data_dir: cfg.data_dir.clone(),
+        grace: cfg.grace_period,
+        max_attempts: cfg.max_attempts,
+        max_queued: cfg.max_queued,
+        worker_exe: std::env::current_exe()?,
+    })
+}
+
+/// Runs the daemon on `listener` until `shutdown` resolves, then shuts down
+/// gracefully (see the module docs).
+pub async fn serve(
+    cfg: DaemonConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    cfg.check_security()?;
+    let auth = BearerAuth::new(cfg.token()?);
+    if cfg.tls.is_none() && !cfg.listen.ip().is_loopback() {
+        tracing::warn!(listen = %cfg.listen, "listening beyond loopback without TLS: tokens travel in clear text");
+    }
+    let store = Store::open(&cfg.store_path())?;
+    let jobs = JobManager::start(manager_config(&cfg)?, store).await?;
+    let (data_dir, threads) = (cfg.data_dir.clone(), cfg.threads_per_slot);
+    let host = tokio::task::spawn_blocking(move || host::gather(&data_dir, threads))
+        .await
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+    let service = TrainerService::new(
+        jobs.clone(),
+        host,
+        cfg.data_dir.clone(),
+        cfg.threads_per_slot,
+        cfg.max_queued,
+    );
+
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_serving::<TrainerServer<TrainerService>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(vov_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(vov_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+
+    let mut builder = Server::builder();
+    if let Some(tls) = tls_config(&cfg)? {
+        builder = builder.tls_config(tls)?;
+    }
+    let trainer = TrainerServer::new(service)
+        .max_decoding_message_size(MAX_REQUEST_BYTES)
+        .max_encoding_message_size(16 * 1024 * 1024);
+    let router = builder
+        .add_service(health)
+        .add_service(InterceptedService::new(trainer, auth.clone()))
+        .add_service(InterceptedService::new(reflection_v1, auth.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, auth));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(
+        TcpListenerStream::new(listener),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    tracing::info!(listen = %cfg.listen, slots = cfg.slots, threads_per_slot = cfg.threads_per_slot, tls = cfg.tls.is_some(), "serving");
+    // systemd Type=notify: ready once the socket is bound and the service is up (a
+    // no-op outside systemd).
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(error = %e, "sd_notify READY failed");
+    }
+
+    shutdown.await;
+    let began = Instant::now();
+    tracing::info!("shutting down: NOT_SERVING, draining workers");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    reporter
+        .set_not_serving::<TrainerServer<TrainerService>>()
+        .await;
+    reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    jobs.drain().await;
+    tokio::time::sleep(cfg.lame_duck.saturating_sub(began.elapsed())).await;
+    let _ = stop_tx.send(());
+    match server.await {
+        Ok(result) => result?,
+        Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

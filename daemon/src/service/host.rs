@@ -1,0 +1,89 @@
+//! What `HostInfo` reports that does not change while the daemon runs: hardware,
+//! devices, data sets and model presets (their parameter counts are computed once).
+
+use std::path::Path;
+
+use vov_proto::pb;
+
+use crate::data::{availability, DatasetName};
+use crate::jobs::convert;
+use crate::model::{preset_count, Architecture, PRESETS};
+use crate::runtime::fingerprint::Fingerprint;
+
+/// The static part of a host's description.
+#[derive(Debug, Clone)]
+pub struct HostStatic {
+    /// Host name.
+    pub hostname: String,
+    /// Fingerprint of one slot.
+    pub fingerprint: pb::Fingerprint,
+    /// Devices.
+    pub devices: Vec<pb::Device>,
+    /// Data sets.
+    pub datasets: Vec<pb::DatasetInfo>,
+    /// Model presets.
+    pub models: Vec<pb::ModelInfo>,
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn memory_bytes() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+fn models() -> Vec<pb::ModelInfo> {
+    PRESETS
+        .iter()
+        .filter_map(|&name| {
+            let count = preset_count(name).ok()?;
+            Some(pb::ModelInfo {
+                name: name.to_string(),
+                family: Architecture::preset(name).ok()?.family().to_string(),
+                params: count.total as u64,
+                trainable: count.trainable as u64,
+            })
+        })
+        .collect()
+}
+
+/// Gathers the static description (blocking: it builds every preset once).
+pub fn gather(data_dir: &Path, threads_per_slot: usize) -> HostStatic {
+    let fp = Fingerprint::detect("cpu", None, threads_per_slot);
+    let devices = vec![pb::Device {
+        index: 0,
+        kind: "cpu".into(),
+        name: fp.cpu_model.clone(),
+        memory_bytes: memory_bytes(),
+    }];
+    let datasets = DatasetName::ALL
+        .iter()
+        .map(|&name| {
+            let a = availability::check(name, data_dir);
+            pb::DatasetInfo {
+                name: name.to_string(),
+                available: a.available,
+                train_images: a.train_images,
+                val_images: a.val_images,
+                detail: a.detail,
+            }
+        })
+        .collect();
+    HostStatic {
+        hostname: hostname(),
+        fingerprint: convert::fingerprint(&fp),
+        devices,
+        datasets,
+        models: models(),
+    }
+}

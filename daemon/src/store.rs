@@ -1,0 +1,466 @@
+//! The daemon's durable job store: SQLite in WAL mode with full synchronisation,
+//! one connection behind a mutex (the job manager is its only writer; handlers
+//! read through it). Jobs keep their spec, state, attempt, timestamps, progress and
+//! result; every event is kept, in order, as an encoded `vov.v1.JobEvent`.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use thiserror::Error;
+
+use crate::jobs::state::{FailureClass, JobState};
+
+/// A store operation failed.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("job store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be read back.
+    #[error("job store: corrupt row for trial {trial_id}: {reason}")]
+    Corrupt {
+        /// The trial.
+        trial_id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store directory could not be created.
+    #[error("job store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    /// Submission order.
+    pub order: i64,
+    /// The client's id.
+    pub trial_id: String,
+    /// The sweep it belongs to.
+    pub sweep_id: String,
+    /// The submitted `vov.v1.TrialSpec`, encoded.
+    pub spec: Vec<u8>,
+    /// The resolved training spec, JSON.
+    pub resolved: String,
+    /// Resolved model name.
+    pub model: String,
+    /// State.
+    pub state: JobState,
+    /// Failure class when failed.
+    pub failure: Option<FailureClass>,
+    /// Failure details or last note.
+    pub message: String,
+    /// Worker starts so far.
+    pub attempt: u32,
+    /// Submission time, Unix ms.
+    pub created_ms: i64,
+    /// Last start, Unix ms (0 before).
+    pub started_ms: i64,
+    /// End, Unix ms (0 before).
+    pub finished_ms: i64,
+    /// Last known progress, JSON (empty before the first epoch).
+    pub progress: String,
+    /// The result record, JSON.
+    pub result: Option<String>,
+    /// Last event sequence number.
+    pub last_seq: u64,
+}
+
+/// Filter and page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this sweep, when set.
+    pub sweep_id: Option<String>,
+    /// Only these states, when not empty.
+    pub states: Vec<JobState>,
+    /// Only jobs after this submission order.
+    pub after: i64,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The job store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    ord INTEGER PRIMARY KEY AUTOINCREMENT,
+    trial_id TEXT NOT NULL UNIQUE,
+    sweep_id TEXT NOT NULL,
+    spec BLOB NOT NULL,
+    resolved TEXT NOT NULL,
+    model TEXT NOT NULL,
+    state TEXT NOT NULL,
+    failure TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    attempt INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    started_ms INTEGER NOT NULL DEFAULT 0,
+    finished_ms INTEGER NOT NULL DEFAULT 0,
+    progress TEXT NOT NULL DEFAULT '',
+    result TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_sweep ON jobs (sweep_id, ord);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, ord);
+CREATE TABLE IF NOT EXISTS events (
+    trial_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    PRIMARY KEY (trial_id, seq)
+) WITHOUT ROWID;
+";
+
+const COLUMNS: &str =
+    "ord, trial_id, sweep_id, spec, resolved, model, state, failure, message, attempt, \
+                       created_ms, started_ms, finished_ms, progress, result, last_seq";
+
+fn parse<T: std::str::FromStr<Err = String>>(trial_id: &str, v: &str) -> Result<T, StoreError> {
+    v.parse().map_err(|reason| StoreError::Corrupt {
+        trial_id: trial_id.to_string(),
+        reason,
+    })
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<(JobRow, String, Option<String>)> {
+    let state: String = r.get(6)?;
+    let failure: Option<String> = r.get(7)?;
+    Ok((
+        JobRow {
+            order: r.get(0)?,
+            trial_id: r.get(1)?,
+            sweep_id: r.get(2)?,
+            spec: r.get(3)?,
+            resolved: r.get(4)?,
+            model: r.get(5)?,
+            state: JobState::Queued,
+            failure: None,
+            message: r.get(8)?,
+            attempt: r.get(9)?,
+            created_ms: r.get(10)?,
+            started_ms: r.get(11)?,
+            finished_ms: r.get(12)?,
+            progress: r.get(13)?,
+            result: r.get(14)?,
+            last_seq: r.get::<_, i64>(15)? as u64,
+        },
+        state,
+        failure,
+    ))
+}
+
+fn finish(raw: (JobRow, String, Option<String>)) -> Result<JobRow, StoreError> {
+    let (mut row, state, failure) = raw;
+    row.state = parse(&row.trial_id, &state)?;
+    row.failure = failure.map(|f| parse(&row.trial_id, &f)).transpose()?;
+    Ok(row)
+}
+
+/// A change of state and its bookkeeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateUpdate {
+    /// New state.
+    pub state: JobState,
+    /// Failure class (failed only).
+    pub failure: Option<FailureClass>,
+    /// Message.
+    pub message: String,
+    /// Attempt count.
+    pub attempt: u32,
+    /// New start time, when it starts.
+    pub started_ms: Option<i64>,
+    /// End time, when it ends.
+    pub finished_ms: Option<i64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // Invariant: no code panics while holding the connection, so it is never poisoned.
+        self.conn.lock().expect("job store lock poisoned")
+    }
+
+    /// Inserts a new job (state queued, attempt 0); returns it with its order.
+    pub fn insert(&self, row: &JobRow) -> Result<JobRow, StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO jobs (trial_id, sweep_id, spec, resolved, model, state, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![row.trial_id, row.sweep_id, row.spec, row.resolved, row.model, row.state.as_str(), row.created_ms],
+        )?;
+        let order = conn.last_insert_rowid();
+        Ok(JobRow {
+            order,
+            ..row.clone()
+        })
+    }
+
+    /// One job.
+    pub fn get(&self, trial_id: &str) -> Result<Option<JobRow>, StoreError> {
+        let raw = self
+            .lock()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM jobs WHERE trial_id = ?1"),
+                [trial_id],
+                from_row,
+            )
+            .optional()?;
+        raw.map(finish).transpose()
+    }
+
+    /// Jobs matching `q`, in submission order.
+    pub fn list(&self, q: &ListQuery) -> Result<Vec<JobRow>, StoreError> {
+        let states: Vec<&str> = q.states.iter().map(|s| s.as_str()).collect();
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE ord > ?1 AND (?2 IS NULL OR sweep_id = ?2) \
+             AND (?3 = '' OR instr(?3, ',' || state || ',') > 0) ORDER BY ord LIMIT ?4"
+        ))?;
+        let state_set = if states.is_empty() {
+            String::new()
+        } else {
+            format!(",{},", states.join(","))
+        };
+        let rows = stmt.query_map(
+            params![q.after, q.sweep_id, state_set, q.limit as i64],
+            from_row,
+        )?;
+        rows.map(|r| finish(r?)).collect()
+    }
+
+    /// Applies a state change.
+    pub fn set_state(&self, trial_id: &str, u: &StateUpdate) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE jobs SET state = ?2, failure = ?3, message = ?4, attempt = ?5, \
+             started_ms = COALESCE(?6, started_ms), finished_ms = COALESCE(?7, finished_ms) WHERE trial_id = ?1",
+            params![trial_id, u.state.as_str(), u.failure.map(|f| f.as_str()), u.message, u.attempt, u.started_ms, u.finished_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Records the latest progress.
+    pub fn set_progress(&self, trial_id: &str, progress: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE jobs SET progress = ?2 WHERE trial_id = ?1",
+            params![trial_id, progress],
+        )?;
+        Ok(())
+    }
+
+    /// Records the result record.
+    pub fn set_result(&self, trial_id: &str, result: &str) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE jobs SET result = ?2 WHERE trial_id = ?1",
+            params![trial_id, result],
+        )?;
+        Ok(())
+    }
+
+    /// Appends event `seq` (which must be `last_seq + 1`) atomically with the job's
+    /// `last_seq`.
+    pub fn append_event(&self, trial_id: &str, seq: u64, body: &[u8]) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO events (trial_id, seq, body) VALUES (?1, ?2, ?3)",
+            params![trial_id, seq as i64, body],
+        )?;
+        tx.execute(
+            "UPDATE jobs SET last_seq = ?2 WHERE trial_id = ?1",
+            params![trial_id, seq as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Events of a job with `seq >= from`, in order.
+    pub fn events(&self, trial_id: &str, from: u64) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, body FROM events WHERE trial_id = ?1 AND seq >= ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![trial_id, from as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Jobs that were queued or running, in submission order (for a restart).
+    pub fn unfinished(&self) -> Result<Vec<JobRow>, StoreError> {
+        self.list(&ListQuery {
+            states: vec![JobState::Queued, JobState::Running],
+            limit: usize::MAX >> 1,
+            ..ListQuery::default()
+        })
+    }
+
+    /// Number of jobs in `state`.
+    pub fn count(&self, state: JobState) -> Result<usize, StoreError> {
+        let n: i64 = self.lock().query_row(
+            "SELECT COUNT(*) FROM jobs WHERE state = ?1",
+            [state.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, sweep: &str) -> JobRow {
+        JobRow {
+            order: 0,
+            trial_id: id.into(),
+            sweep_id: sweep.into(),
+            spec: vec![1, 2, 3],
+            resolved: "{}".into(),
+            model: "m".into(),
+            state: JobState::Queued,
+            failure: None,
+            message: String::new(),
+            attempt: 0,
+            created_ms: 5,
+            started_ms: 0,
+            finished_ms: 0,
+            progress: String::new(),
+            result: None,
+            last_seq: 0,
+        }
+    }
+
+    #[test]
+    fn jobs_and_events_survive_reopening() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("state").join("jobs.sqlite");
+        {
+            let s = Store::open(&path).unwrap();
+            let a = s.insert(&row("a", "s1")).unwrap();
+            s.insert(&row("b", "s2")).unwrap();
+            assert!(s.insert(&row("a", "s1")).is_err(), "trial ids are unique");
+            s.append_event("a", 1, b"one").unwrap();
+            s.append_event("a", 2, b"two").unwrap();
+            assert!(
+                s.append_event("a", 2, b"dup").is_err(),
+                "sequence numbers are unique"
+            );
+            s.set_state(
+                "a",
+                &StateUpdate {
+                    state: JobState::Failed,
+                    failure: Some(FailureClass::Oom),
+                    message: "boom".into(),
+                    attempt: 1,
+                    started_ms: Some(10),
+                    finished_ms: Some(20),
+                },
+            )
+            .unwrap();
+            s.set_result("b", "{\"x\":1}").unwrap();
+            assert_eq!(a.order, 1);
+        }
+        let s = Store::open(&path).unwrap();
+        let a = s.get("a").unwrap().unwrap();
+        assert_eq!(
+            (a.state, a.failure, a.attempt, a.last_seq),
+            (JobState::Failed, Some(FailureClass::Oom), 1, 2)
+        );
+        assert_eq!((a.started_ms, a.finished_ms), (10, 20));
+        assert_eq!(s.events("a", 2).unwrap(), vec![(2, b"two".to_vec())]);
+        assert_eq!(
+            s.get("b").unwrap().unwrap().result.as_deref(),
+            Some("{\"x\":1}")
+        );
+        assert!(s.get("zzz").unwrap().is_none());
+        let unfinished: Vec<String> = s
+            .unfinished()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.trial_id)
+            .collect();
+        assert_eq!(unfinished, vec!["b"]);
+        assert_eq!(s.count(JobState::Failed).unwrap(), 1);
+    }
+
+    #[test]
+    fn list_filters_and_pages() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(&tmp.path().join("j.sqlite")).unwrap();
+        for i in 0..5 {
+            s.insert(&row(
+                &format!("t{i}"),
+                if i % 2 == 0 { "even" } else { "odd" },
+            ))
+            .unwrap();
+        }
+        let ids = |q: ListQuery| -> Vec<String> {
+            s.list(&q)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.trial_id)
+                .collect()
+        };
+        assert_eq!(
+            ids(ListQuery {
+                limit: 2,
+                ..Default::default()
+            }),
+            vec!["t0", "t1"]
+        );
+        assert_eq!(
+            ids(ListQuery {
+                limit: 2,
+                after: 2,
+                ..Default::default()
+            }),
+            vec!["t2", "t3"]
+        );
+        assert_eq!(
+            ids(ListQuery {
+                sweep_id: Some("even".into()),
+                limit: 10,
+                ..Default::default()
+            }),
+            vec!["t0", "t2", "t4"]
+        );
+        s.set_state(
+            "t3",
+            &StateUpdate {
+                state: JobState::Running,
+                failure: None,
+                message: String::new(),
+                attempt: 1,
+                started_ms: Some(1),
+                finished_ms: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            ids(ListQuery {
+                states: vec![JobState::Running],
+                limit: 10,
+                ..Default::default()
+            }),
+            vec!["t3"]
+        );
+    }
+}
