@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod instance;
 pub mod jobs;
 pub mod model;
 pub mod runtime;

@@ -224,6 +224,7 @@ pub fn submit(trial_id: &str, sweep_id: &str, spec: pb::TrialSpec) -> pb::Submit
         trial_id: trial_id.into(),
         sweep_id: sweep_id.into(),
         spec: Some(spec),
+        retry: false,
     }
 }
 

@@ -280,4 +280,18 @@ async fn cancel_frees_the_slot_and_the_process_is_gone() {
         pb::JobState::Cancelled as i32,
         "cancelling a finished job changes nothing"
     );
+
+    let same = c
+        .submit(submit("t-queued", "c", tiny_spec(1, 64, 16)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!same.created, "a plain resubmit returns the cancelled job");
+    let mut retry = submit("t-queued", "c", tiny_spec(1, 64, 16));
+    retry.retry = true;
+    assert!(
+        c.submit(retry).await.unwrap().into_inner().created,
+        "retry queues it again"
+    );
+    wait_state(&mut c, "t-queued", pb::JobState::Succeeded, LONG).await;
 }

@@ -120,6 +120,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 trial_id: "b10".into(),
                 sweep_id: String::new(),
                 spec: None,
+                retry: false,
             },
             InvalidArgument,
             "spec: required",

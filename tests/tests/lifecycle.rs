@@ -165,3 +165,15 @@ fn readiness_is_notified_to_systemd() {
     let n = socket.recv(&mut buf).expect("a notification");
     assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
 }
+
+#[test]
+fn a_second_daemon_on_the_same_state_dir_refuses_to_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let first = Daemon::start_in(&state, DaemonOptions::default());
+    let err = Daemon::try_start_in(&state, DaemonOptions::default())
+        .err()
+        .expect("the second daemon must not start");
+    assert!(err.contains("in use by another vovd"), "{err}");
+    assert!(err.contains(&first.pid().to_string()), "{err}");
+}

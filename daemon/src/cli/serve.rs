@@ -113,6 +113,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         .thread_name("vovd")
         .build()
         .map_err(|e| CliError::Failed(e.to_string()))?;
+    let lock = crate::instance::InstanceLock::acquire(&cfg.state_dir).map_err(CliError::Failed)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
@@ -120,6 +121,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::Failed(e.to_string()))?;
+        lock.publish(addr).map_err(CliError::Failed)?;
         // The first stdout line tells scripts (and tests) the bound address.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "vovd listening on {addr}").and_then(|()| out.flush());

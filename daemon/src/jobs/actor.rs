@@ -172,11 +172,13 @@ impl Actor {
         if let Some(existing) = db(&self.store, move |s| s.get(&id)).await? {
             let same =
                 serde_json::from_str::<TrainSpec>(&existing.resolved).is_ok_and(|s| s == job.spec);
-            return if same {
-                Ok((existing, false))
-            } else {
-                Err(JobError::Conflict(job.trial_id))
-            };
+            if !same {
+                return Err(JobError::Conflict(job.trial_id));
+            }
+            if !(job.retry && existing.state.is_final()) {
+                return Ok((existing, false));
+            }
+            return self.requeue(existing).await;
         }
         if self.queue.len() >= self.cfg.max_queued {
             return Err(JobError::QueueFull(self.queue.len()));
@@ -206,6 +208,29 @@ impl Actor {
         self.queue.push_back(row.trial_id.clone());
         self.dispatch().await;
         let id = row.trial_id.clone();
+        let row = db(&self.store, move |s| s.get(&id)).await?.unwrap_or(row);
+        Ok((row, true))
+    }
+
+    /// Queues an ended job again on a client's request (its old result stays until
+    /// the new one replaces it).
+    async fn requeue(&mut self, row: JobRow) -> Result<(JobRow, bool), JobError> {
+        if self.queue.len() >= self.cfg.max_queued {
+            return Err(JobError::QueueFull(self.queue.len()));
+        }
+        let id = row.trial_id.clone();
+        tracing::info!(trial.id = %id, "trial re-queued on request");
+        self.set_state(
+            &id,
+            JobState::Queued,
+            None,
+            "queued again on request".into(),
+            row.attempt,
+            None,
+        )
+        .await?;
+        self.queue.push_back(id.clone());
+        self.dispatch().await;
         let row = db(&self.store, move |s| s.get(&id)).await?.unwrap_or(row);
         Ok((row, true))
     }

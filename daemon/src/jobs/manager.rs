@@ -46,6 +46,8 @@ pub struct NewJob {
     pub spec_proto: Vec<u8>,
     /// The resolved spec.
     pub spec: TrainSpec,
+    /// Re-queue the job when it exists and has ended.
+    pub retry: bool,
 }
 
 /// Why a job request failed.

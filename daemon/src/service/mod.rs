@@ -141,6 +141,7 @@ impl Trainer for TrainerService {
                 sweep_id: r.sweep_id,
                 spec_proto: spec_pb.encode_to_vec(),
                 spec,
+                retry: r.retry,
             })
             .await?;
         Ok(Response::new(pb::SubmitResponse {

@@ -1,0 +1,71 @@
+//! Flags shared by several verbs, and small output helpers.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::CliError;
+use crate::hosts::{self, HostInputs, HostsConfig, Source};
+use crate::store::ResultsStore;
+use crate::sweep::HostsDef;
+
+/// Where the results store is.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// Results store (SQLite).
+    #[arg(long, default_value = "vov-results.db", value_name = "FILE")]
+    pub store: PathBuf,
+}
+
+impl StoreArgs {
+    /// Opens the store.
+    pub fn open(&self) -> Result<ResultsStore, CliError> {
+        ResultsStore::open(&self.store)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", self.store.display())))
+    }
+
+    /// Opens the store, which must already exist (reading verbs).
+    pub fn open_existing(&self) -> Result<ResultsStore, CliError> {
+        if !self.store.is_file() {
+            return Err(CliError::Usage(format!(
+                "{}: no results store here (run a sweep first, or pass --store)",
+                self.store.display()
+            )));
+        }
+        self.open()
+    }
+}
+
+/// Which hosts to talk to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HostArgs {
+    /// Hosts, comma-separated `host:port` or http(s):// URLs [env: VOVCTL_HOSTS; else the
+    /// sweep file's [hosts]; else ~/.config/vov/hosts.toml; else a local vovd].
+    #[arg(long, value_name = "LIST")]
+    pub hosts: Option<String>,
+    /// File holding the hosts' bearer token [env: VOVCTL_TOKEN_FILE].
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// CA bundle for TLS hosts [env: VOVCTL_TLS_CA].
+    #[arg(long, value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl HostArgs {
+    /// Resolves the hosts (the sweep file's `[hosts]` counts when given).
+    pub fn resolve(&self, sweep: Option<&HostsDef>) -> Result<(HostsConfig, Source), CliError> {
+        let inputs = HostInputs::from_env(
+            self.hosts.clone(),
+            self.token_file.clone(),
+            self.tls_ca.clone(),
+        );
+        hosts::resolve(&inputs, sweep).map_err(|e| CliError::Usage(e.to_string()))
+    }
+}
+
+/// Writes text to stdout; a closed pipe is fine.
+pub(super) fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

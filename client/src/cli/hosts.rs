@@ -1,0 +1,98 @@
+//! `vovctl hosts`: each host's state.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use vov_proto::pb;
+
+use super::common::{print, HostArgs};
+use super::CliError;
+use crate::hosts::{self, Source};
+use crate::report::table::markdown_table;
+use crate::schedule::tasks::request;
+
+/// Arguments of `vovctl hosts`.
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// Hosts.
+    #[command(flatten)]
+    pub hosts: HostArgs,
+}
+
+pub(super) async fn run(args: HostsArgs) -> Result<ExitCode, CliError> {
+    let (cfg, source) = args.hosts.resolve(None)?;
+    if source == Source::None {
+        print("no hosts configured (--hosts, VOVCTL_HOSTS, ~/.config/vov/hosts.toml): `vovctl sweep` would start a local vovd\n");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows = Vec::new();
+    let mut json = Vec::new();
+    let mut reachable = 0;
+    for h in hosts::connect(&cfg).map_err(|e| CliError::Usage(e.to_string()))? {
+        let mut client = h.client.clone();
+        match client.host_info(request(pb::HostInfoRequest {})).await {
+            Ok(info) => {
+                reachable += 1;
+                let i = info.into_inner();
+                let fp = i.fingerprint.clone().unwrap_or_default();
+                let used = i.slots_total - i.slots_free;
+                rows.push(vec![
+                    h.url.clone(),
+                    "yes".into(),
+                    i.version.clone(),
+                    format!("{} ({})", fp.device_name, fp.id),
+                    format!("{used}/{}", i.slots_total),
+                    i.queued.to_string(),
+                    i.datasets
+                        .iter()
+                        .filter(|d| d.available)
+                        .map(|d| d.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ]);
+                json.push(serde_json::json!({
+                    "host": h.url, "reachable": true, "version": i.version, "hostname": i.hostname,
+                    "fingerprint": fp.id, "device": fp.device_name, "slots_total": i.slots_total,
+                    "slots_used": used, "running": used, "queued": i.queued,
+                }));
+            }
+            Err(e) => {
+                rows.push(vec![
+                    h.url.clone(),
+                    format!("no: {}", e.message()),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]);
+                json.push(
+                    serde_json::json!({"host": h.url, "reachable": false, "error": e.message()}),
+                );
+            }
+        }
+    }
+    if args.json {
+        print(&(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"));
+    } else {
+        print(&markdown_table(
+            &[
+                "host",
+                "reachable",
+                "version",
+                "fingerprint",
+                "slots used",
+                "queued",
+                "data sets",
+            ],
+            &rows,
+        ));
+    }
+    if reachable == 0 {
+        return Err(CliError::Connection("no host is reachable".into()));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,388 @@
+//! `vovctl sweep FILE` and `vovctl attach SWEEP`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::common::{print, HostArgs, StoreArgs};
+use super::{outcome, CliError};
+use crate::hosts::{self, Host, HostsConfig, Source};
+use crate::local::LocalDaemon;
+use crate::progress::{JsonUi, PlainUi, TtyUi, Ui};
+use crate::report::{self, table};
+use crate::schedule::{self, Options, Summary};
+use crate::store::{ResultsStore, TrialRow, TrialState};
+use crate::sweep;
+
+/// How a run follows its trials.
+#[derive(Debug, Args, Clone)]
+pub struct FollowArgs {
+    /// Print one JSON event per line on stdout instead of progress.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds a host may stay silent before its trials are placed elsewhere.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub lease: u64,
+    /// Data directory of a local vovd (when no hosts are configured).
+    #[arg(long, default_value = "data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Slots of a local vovd.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub local_slots: u32,
+    /// Also write the report and its plots to DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Arguments of `vovctl sweep`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Trials already finished in the store are skipped (--rerun runs them again). \
+Killing vovctl loses nothing the hosts finish: run the same command again, or `vovctl attach NAME`."
+)]
+pub struct SweepArgs {
+    /// The sweep file (TOML).
+    pub file: PathBuf,
+    /// Override a key for every trial (or repeats, seed, name, ...): --set epochs=3.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Print the trials, what is left to run, the placement and an ETA; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Place every trial on the hosts' queues and return.
+    #[arg(long)]
+    pub detach: bool,
+    /// Run trials that already finished again (their new results replace the old).
+    #[arg(long)]
+    pub rerun: bool,
+    /// Hosts.
+    #[command(flatten)]
+    pub hosts: HostArgs,
+    /// Store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Following.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// Arguments of `vovctl attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The sweep name.
+    pub sweep: String,
+    /// Hosts.
+    #[command(flatten)]
+    pub hosts: HostArgs,
+    /// Store.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Following.
+    #[command(flatten)]
+    pub follow: FollowArgs,
+}
+
+/// The hosts to run on: the configured ones, or a local vovd started for the run.
+struct Fleet {
+    hosts: Vec<Host>,
+    local: Option<LocalDaemon>,
+}
+
+fn local_state_dir(store: &std::path::Path) -> PathBuf {
+    let mut name = store
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".vovd");
+    store.with_file_name(name)
+}
+
+fn fleet(
+    cfg: &HostsConfig,
+    source: Source,
+    store: &std::path::Path,
+    follow: &FollowArgs,
+) -> Result<Fleet, CliError> {
+    if source != Source::None {
+        let hosts = hosts::connect(cfg).map_err(|e| CliError::Usage(e.to_string()))?;
+        return Ok(Fleet { hosts, local: None });
+    }
+    let local = LocalDaemon::start(
+        &local_state_dir(store),
+        &follow.data_dir,
+        follow.local_slots,
+    )
+    .map_err(|e| CliError::Connection(e.to_string()))?;
+    let local_cfg = HostsConfig {
+        urls: vec![local.url.clone()],
+        ..HostsConfig::default()
+    };
+    let hosts = hosts::connect(&local_cfg).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(Fleet {
+        hosts,
+        local: Some(local),
+    })
+}
+
+fn ui(json: bool) -> Box<dyn Ui> {
+    if json {
+        Box::new(JsonUi)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(TtyUi::new())
+    } else {
+        Box::new(PlainUi)
+    }
+}
+
+async fn follow(
+    store: &mut ResultsStore,
+    fleet: Fleet,
+    opts: Options,
+    args: &FollowArgs,
+) -> Result<ExitCode, CliError> {
+    let sweep = opts.sweep.clone();
+    let detach = opts.detach;
+    let mut ui = ui(args.json);
+    let result = schedule::run(store, fleet.hosts, opts, ui.as_mut()).await;
+    if let Some(local) = fleet.local {
+        // Remember the local machine's fingerprint for dry-run ETAs.
+        if let Ok(Some(fp)) = store.host_fingerprint(&local.url) {
+            let _ = store.note_host("local", &fp);
+        }
+        local.stop();
+    }
+    let summary = result.map_err(|e| CliError::Connection(e.to_string()))?;
+    if detach {
+        let text = format!("placed the trials of {sweep} on the hosts' queues; follow with `vovctl attach {sweep}` or collect with `vovctl results {sweep} --collect`\n");
+        if args.json {
+            print(
+                &(serde_json::json!({"event": "detached", "sweep": sweep, "placed": summary.placed})
+                    .to_string() + "\n"),
+            );
+        } else {
+            eprint!("{text}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = store
+        .trials(&sweep)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    finish(&sweep, &rows, summary, args)
+}
+
+fn finish(
+    sweep: &str,
+    rows: &[TrialRow],
+    summary: Summary,
+    args: &FollowArgs,
+) -> Result<ExitCode, CliError> {
+    let rep = report::build(sweep, rows);
+    if args.json {
+        let line = serde_json::json!({
+            "event": "finished",
+            "sweep": sweep,
+            "succeeded": summary.succeeded,
+            "failed": summary.failed,
+            "cancelled": summary.cancelled,
+        });
+        print(&(line.to_string() + "\n"));
+    } else {
+        print(&table::markdown(&rep));
+    }
+    if let Some(dir) = &args.out {
+        super::results::write_report_files(dir, &rep, rows)?;
+    }
+    Ok(outcome(
+        summary.failed == 0 && summary.cancelled == 0 && summary.placed == 0,
+    ))
+}
+
+fn lease(args: &FollowArgs) -> Duration {
+    Duration::from_secs(args.lease.max(1))
+}
+
+/// `vovctl sweep FILE`.
+pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
+    let sw = sweep::load(&args.file, &args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
+    let mut store = args.store.open()?;
+    store
+        .register(&sw.def.name, &args.file.display().to_string(), &sw.trials)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let (cfg, source) = args.hosts.resolve(sw.def.hosts.as_ref())?;
+    if args.dry_run {
+        return dry_run(&store, &sw, &cfg, source, args.rerun).await;
+    }
+    if args.rerun {
+        store
+            .reset(&sw.def.name)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+    }
+    let fleet = fleet(&cfg, source, &args.store.store, &args.follow)?;
+    let opts = Options {
+        sweep: sw.def.name.clone(),
+        lease: lease(&args.follow),
+        max_attempts: sw.def.max_attempts,
+        retry_failed: sw.def.retry_failed,
+        detach: args.detach,
+        rerun: args.rerun,
+    };
+    follow(&mut store, fleet, opts, &args.follow).await
+}
+
+/// `vovctl attach SWEEP`.
+pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
+    let mut store = args.store.open_existing()?;
+    if !store
+        .has_sweep(&args.sweep)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+    {
+        return Err(CliError::Usage(format!(
+            "no sweep named '{}' in {}",
+            args.sweep,
+            args.store.store.display()
+        )));
+    }
+    let (cfg, source) = args.hosts.resolve(None)?;
+    let fleet = fleet(&cfg, source, &args.store.store, &args.follow)?;
+    let opts = Options {
+        sweep: args.sweep.clone(),
+        lease: lease(&args.follow),
+        max_attempts: 3,
+        retry_failed: false,
+        detach: false,
+        rerun: false,
+    };
+    follow(&mut store, fleet, opts, &args.follow).await
+}
+
+async fn dry_run(
+    store: &ResultsStore,
+    sw: &sweep::Sweep,
+    cfg: &HostsConfig,
+    source: Source,
+    rerun: bool,
+) -> Result<ExitCode, CliError> {
+    let rows = store
+        .trials(&sw.def.name)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let todo: Vec<&TrialRow> = rows
+        .iter()
+        .filter(|r| rerun || r.state != TrialState::Succeeded)
+        .collect();
+    let (placement, slots, fingerprints) = plan_hosts(store, cfg, source).await;
+    let mut table_rows = Vec::new();
+    let mut eta_s = 0.0;
+    let mut eta_known = true;
+    for (i, r) in rows.iter().enumerate() {
+        let run = rerun || r.state != TrialState::Succeeded;
+        let host = if run {
+            placement
+                .get(i % placement.len().max(1))
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let per_epoch = fingerprints
+            .iter()
+            .find_map(|fp| store.seconds_per_epoch(&r.model, fp).ok().flatten());
+        match (run, per_epoch) {
+            (true, Some(s)) => eta_s += s * f64::from(r.epochs),
+            (true, None) => eta_known = false,
+            _ => {}
+        }
+        table_rows.push(vec![
+            r.trial_id.clone(),
+            r.label.clone(),
+            r.repeat.to_string(),
+            r.epochs.to_string(),
+            if run {
+                "to run".into()
+            } else {
+                "finished".into()
+            },
+            host,
+            per_epoch.map_or("n/a".into(), |s| format!("{s:.1}")),
+        ]);
+    }
+    print(&table::markdown_table(
+        &[
+            "trial",
+            "config",
+            "repeat",
+            "epochs",
+            "status",
+            "placement",
+            "s/epoch seen",
+        ],
+        &table_rows,
+    ));
+    let eta = if todo.is_empty() {
+        "nothing to run".to_string()
+    } else if eta_known {
+        format!(
+            "ETA about {} on {slots} slot(s)",
+            humanize(eta_s / slots.max(1) as f64)
+        )
+    } else {
+        "ETA unknown (no earlier timings of these models on this hardware)".to_string()
+    };
+    print(&format!(
+        "\n{} trials, {} finished, {} to run; {eta}\n",
+        rows.len(),
+        rows.len() - todo.len(),
+        todo.len()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Placement names, total slots and fingerprints of the hosts, without starting
+/// anything: a local run is described, remote hosts are asked.
+async fn plan_hosts(
+    store: &ResultsStore,
+    cfg: &HostsConfig,
+    source: Source,
+) -> (Vec<String>, usize, Vec<String>) {
+    if source == Source::None {
+        let fp = store.host_fingerprint("local").ok().flatten();
+        return (vec!["local vovd".into()], 1, fp.into_iter().collect());
+    }
+    let Ok(hosts) = hosts::connect(cfg) else {
+        return (cfg.urls.clone(), cfg.urls.len(), Vec::new());
+    };
+    let mut placement = Vec::new();
+    let mut fingerprints = Vec::new();
+    for h in hosts {
+        let mut client = h.client.clone();
+        match client
+            .host_info(schedule::tasks::request(vov_proto::pb::HostInfoRequest {}))
+            .await
+        {
+            Ok(info) => {
+                let info = info.into_inner();
+                for s in 0..info.slots_total {
+                    placement.push(format!("{} slot {s}", h.url));
+                }
+                if let Some(fp) = info.fingerprint {
+                    let _ = store.note_host(&h.url, &fp.id);
+                    fingerprints.push(fp.id);
+                }
+            }
+            Err(e) => placement.push(format!("{} (unreachable: {})", h.url, e.code())),
+        }
+    }
+    let slots = placement.len();
+    (placement, slots, fingerprints)
+}
+
+fn humanize(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

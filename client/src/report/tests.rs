@@ -1,0 +1,123 @@
+//! Report aggregation and rendering.
+
+use vov_proto::pb;
+
+use super::*;
+use crate::store::TrialRow;
+
+fn trial(id: &str, config: &str, fp: &str, acc: f64, b1: f64) -> TrialRow {
+    TrialRow {
+        trial_id: id.into(),
+        config_id: config.into(),
+        repeat: 0,
+        label: format!("model-{config}"),
+        model: "vovnet-39".into(),
+        epochs: 2,
+        spec: pb::TrialSpec::default(),
+        state: TrialState::Succeeded,
+        failure: String::new(),
+        message: String::new(),
+        host: Some("http://h:1".into()),
+        attempt: 1,
+        last_seq: 9,
+        epoch: 2,
+        last_val_acc: acc,
+        result: Some(pb::TrialResult {
+            params: 18_634_282,
+            max_val_acc: acc,
+            train_s_per_epoch: Some(10.0 * acc),
+            batch1: Some(pb::Batch1Timing {
+                images: 10,
+                total_s: b1,
+                p50_ms: b1,
+                p95_ms: b1,
+                p99_ms: b1,
+            }),
+            history: vec![
+                pb::EpochMetrics {
+                    epoch: 1,
+                    train_acc: 0.3,
+                    val_acc: acc / 2.0,
+                    ..Default::default()
+                },
+                pb::EpochMetrics {
+                    epoch: 2,
+                    train_acc: 0.6,
+                    val_acc: acc,
+                    ..Default::default()
+                },
+            ],
+            fingerprint: Some(pb::Fingerprint {
+                id: fp.into(),
+                device_name: format!("dev-{fp}"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+#[test]
+fn repeats_aggregate_and_fingerprints_split() {
+    let mut failed = trial("t4", "c", "fp1", 0.0, 0.0);
+    failed.result = None;
+    failed.state = TrialState::Failed;
+    failed.failure = "oom".into();
+    let rows = vec![
+        trial("t1", "a", "fp1", 0.5, 1.0),
+        trial("t2", "a", "fp1", 0.7, 3.0),
+        trial("t3", "a", "fp2", 0.9, 2.0),
+        failed,
+    ];
+    let r = build("s", &rows);
+    assert_eq!(
+        r.sections.len(),
+        2,
+        "timings from two machines never share a table"
+    );
+    let a = &r.sections[0].rows[0];
+    assert_eq!(a.repeats, 2);
+    let acc = a.max_val_acc.unwrap();
+    assert!((acc.mean - 60.0).abs() < 1e-9 && (acc.std - 14.142135623730951).abs() < 1e-9);
+    assert_eq!(r.unfinished.len(), 1);
+    let md = table::markdown(&r);
+    assert!(md.contains("60.00 ± 14.14"), "{md}");
+    assert!(md.contains("dev-fp2"), "{md}");
+    assert!(md.contains("| t4 "), "{md}");
+    let csv = table::csv(&r);
+    assert_eq!(csv.lines().count(), 3);
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with("fingerprint,device,label"));
+    let back: serde_json::Value = serde_json::from_str(&table::json(&r)).unwrap();
+    assert_eq!(back["sections"][1]["rows"][0]["repeats"], 1);
+}
+
+#[test]
+fn plots_are_valid_svg() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rows = vec![
+        trial("t1", "a", "fp1", 0.5, 1.0),
+        trial("t2", "b", "fp1", 0.7, 3.0),
+    ];
+    for (name, f) in [
+        (
+            "curves.svg",
+            plot::curves as fn(&[TrialRow], &std::path::Path) -> Result<(), plot::PlotError>,
+        ),
+        ("latency.svg", plot::accuracy_vs_latency),
+    ] {
+        let p = tmp.path().join(name);
+        f(&rows, &p).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let doc = roxmltree::Document::parse(&text).expect("well-formed SVG");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        assert!(
+            doc.descendants()
+                .any(|n| n.tag_name().name() == "polyline" || n.tag_name().name() == "circle"),
+            "{name} draws data"
+        );
+    }
+}

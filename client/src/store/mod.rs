@@ -1,0 +1,379 @@
+//! The results store: one SQLite file (default `vov-results.db` in the working
+//! directory), written by one owner at a time. Every trial of every sweep is kept by
+//! its id with its resolved spec, placement, state, per-epoch history and result,
+//! so a sweep run again skips finished work and a killed `vovctl` loses nothing the
+//! daemons finish (they keep results; `--collect` or the next run fetches them).
+
+mod schema;
+pub mod state;
+
+use std::path::Path;
+
+use prost::Message;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use sha2::Digest;
+use thiserror::Error;
+use vov_proto::pb;
+
+pub use state::TrialState;
+
+use crate::sweep::Trial;
+
+/// A results store failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("results store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored value could not be decoded.
+    #[error("results store: corrupt value for trial {0}")]
+    Corrupt(String),
+}
+
+/// A trial as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialRow {
+    /// Id.
+    pub trial_id: String,
+    /// Configuration id (shared by repeats).
+    pub config_id: String,
+    /// Repeat index.
+    pub repeat: u32,
+    /// Label (model and varying keys).
+    pub label: String,
+    /// Model preset.
+    pub model: String,
+    /// Epochs asked for.
+    pub epochs: u32,
+    /// The spec.
+    pub spec: pb::TrialSpec,
+    /// State.
+    pub state: TrialState,
+    /// Failure class, when failed.
+    pub failure: String,
+    /// Last message.
+    pub message: String,
+    /// Host URL it is placed on.
+    pub host: Option<String>,
+    /// Placements so far.
+    pub attempt: u32,
+    /// Last event sequence number seen from its host.
+    pub last_seq: u64,
+    /// Epoch in progress or last finished.
+    pub epoch: u32,
+    /// Last validation accuracy.
+    pub last_val_acc: f64,
+    /// The result.
+    pub result: Option<pb::TrialResult>,
+}
+
+/// The store.
+pub struct ResultsStore {
+    conn: Connection,
+}
+
+const COLUMNS: &str =
+    "trial_id, config_id, repeat, label, model, epochs, spec, state, failure, message, host, \
+                       attempt, last_seq, epoch, last_val_acc, result";
+
+/// A row as read: the trial with its still-encoded state, spec and result.
+type RawRow = (TrialRow, String, Vec<u8>, Option<Vec<u8>>);
+
+fn row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
+    Ok((
+        TrialRow {
+            trial_id: r.get(0)?,
+            config_id: r.get(1)?,
+            repeat: r.get(2)?,
+            label: r.get(3)?,
+            model: r.get(4)?,
+            epochs: r.get(5)?,
+            spec: pb::TrialSpec::default(),
+            state: TrialState::Pending,
+            failure: r.get(8)?,
+            message: r.get(9)?,
+            host: r.get(10)?,
+            attempt: r.get(11)?,
+            last_seq: r.get::<_, i64>(12)? as u64,
+            epoch: r.get(13)?,
+            last_val_acc: r.get(14)?,
+            result: None,
+        },
+        r.get(7)?,
+        r.get(6)?,
+        r.get(15)?,
+    ))
+}
+
+fn decode(raw: RawRow) -> Result<TrialRow, StoreError> {
+    let (mut t, state, spec, result) = raw;
+    let bad = || StoreError::Corrupt(t.trial_id.clone());
+    t.state = state.parse().map_err(|_| bad())?;
+    t.spec = pb::TrialSpec::decode(spec.as_slice()).map_err(|_| bad())?;
+    t.result = result
+        .map(|r| pb::TrialResult::decode(r.as_slice()))
+        .transpose()
+        .map_err(|_| bad())?;
+    Ok(t)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl ResultsStore {
+    /// Opens (creating) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(schema::SCHEMA)?;
+        Ok(ResultsStore { conn })
+    }
+
+    /// Records a sweep and its trials; trials already known keep their state.
+    pub fn register(
+        &mut self,
+        sweep: &str,
+        file: &str,
+        trials: &[Trial],
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO sweeps (name, file, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET file = ?2",
+            params![sweep, file, now_ms()],
+        )?;
+        for (i, t) in trials.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO trials (trial_id, config_id, repeat, label, model, epochs, config, spec, state, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9) ON CONFLICT(trial_id) DO UPDATE SET label = ?4",
+                params![
+                    t.id,
+                    t.config_id,
+                    t.repeat,
+                    t.label,
+                    t.spec.model,
+                    t.spec.epochs,
+                    crate::sweep::identity::canonical(&t.config),
+                    t.spec.encode_to_vec(),
+                    now_ms()
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO sweep_trials (sweep, trial_id, ord) VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET ord = ?3",
+                params![sweep, t.id, i as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sweep names, newest first.
+    pub fn sweeps(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM sweeps ORDER BY created_ms DESC")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(names)
+    }
+
+    /// Whether a sweep is known.
+    pub fn has_sweep(&self, sweep: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM sweeps WHERE name = ?1", [sweep], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// The trials of a sweep, in sweep order.
+    pub fn trials(&self, sweep: &str) -> Result<Vec<TrialRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM trials t JOIN sweep_trials s ON s.trial_id = t.trial_id WHERE s.sweep = ?1 ORDER BY s.ord",
+            COLUMNS.split(", ").map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", ")
+        ))?;
+        let rows = stmt.query_map([sweep], row)?;
+        rows.map(|r| decode(r?)).collect()
+    }
+
+    /// One trial.
+    pub fn trial(&self, trial_id: &str) -> Result<Option<TrialRow>, StoreError> {
+        let raw = self
+            .conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM trials WHERE trial_id = ?1"),
+                [trial_id],
+                row,
+            )
+            .optional()?;
+        raw.map(decode).transpose()
+    }
+
+    /// Records a placement on `host`.
+    pub fn place(&self, trial_id: &str, host: &str, attempt: u32) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE trials SET host = ?2, attempt = ?3, state = 'queued', last_seq = 0, failure = '', message = '', updated_ms = ?4 \
+             WHERE trial_id = ?1 AND state != 'succeeded'",
+            params![trial_id, host, attempt, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Records a state (never overwriting a success).
+    pub fn set_state(
+        &self,
+        trial_id: &str,
+        state: TrialState,
+        failure: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE trials SET state = ?2, failure = ?3, message = ?4, updated_ms = ?5 WHERE trial_id = ?1 AND state != 'succeeded'",
+            params![trial_id, state.as_str(), failure, message, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Records progress seen in an event.
+    pub fn progress(
+        &self,
+        trial_id: &str,
+        last_seq: u64,
+        epoch: Option<&pb::EpochMetrics>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "UPDATE trials SET last_seq = MAX(last_seq, ?2) WHERE trial_id = ?1",
+            params![trial_id, last_seq as i64],
+        )?;
+        if let Some(m) = epoch {
+            tx.execute(
+                "UPDATE trials SET epoch = ?2, last_val_acc = ?3 WHERE trial_id = ?1",
+                params![trial_id, m.epoch, m.val_acc],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO epochs (trial_id, epoch, train_loss, train_acc, val_loss, val_acc, epoch_s, data_wait_s) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![trial_id, m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.epoch_s, m.data_wait_s],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a result from `host`; returns false when the trial already had one
+    /// (exactly one result is kept per trial).
+    pub fn record_result(
+        &self,
+        trial_id: &str,
+        host: &str,
+        result: &pb::TrialResult,
+    ) -> Result<bool, StoreError> {
+        let fp = result
+            .fingerprint
+            .as_ref()
+            .map(|f| f.id.clone())
+            .unwrap_or_default();
+        let changed = self.conn.execute(
+            "UPDATE trials SET state = 'succeeded', result = ?2, host = ?3, fingerprint = ?4, failure = '', message = '', \
+             epoch = ?5, last_val_acc = ?6, updated_ms = ?7 WHERE trial_id = ?1 AND state != 'succeeded'",
+            params![trial_id, result.encode_to_vec(), host, fp, result.history.len() as u32, result.final_val_acc, now_ms()],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// Puts every trial of a sweep back to pending and forgets its results (a
+    /// forced re-run).
+    pub fn reset(&self, sweep: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE trials SET state = 'pending', result = NULL, host = NULL, attempt = 0, last_seq = 0, epoch = 0, \
+             last_val_acc = 0, failure = '', message = '' WHERE trial_id IN (SELECT trial_id FROM sweep_trials WHERE sweep = ?1)",
+            [sweep],
+        )?;
+        Ok(())
+    }
+
+    /// Records a job found on a host that the store did not know (results
+    /// collected by another client); returns whether it was new.
+    pub fn adopt_remote(&mut self, sweep: &str, job: &pb::Job) -> Result<bool, StoreError> {
+        if self.trial(&job.trial_id)?.is_some() {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO sweep_trials (sweep, trial_id, ord) VALUES (?1, ?2, (SELECT COUNT(*) FROM sweep_trials WHERE sweep = ?1))",
+                params![sweep, job.trial_id],
+            )?;
+            return Ok(false);
+        }
+        let spec = job.spec.clone().unwrap_or_default();
+        let mut unseeded = spec.clone();
+        unseeded.seed = 0;
+        let config_id: String = sha2::Sha256::digest(unseeded.encode_to_vec())
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO sweeps (name, file, created_ms) VALUES (?1, '', ?2) ON CONFLICT(name) DO NOTHING",
+            params![sweep, now_ms()],
+        )?;
+        tx.execute(
+            "INSERT INTO trials (trial_id, config_id, repeat, label, model, epochs, config, spec, state, updated_ms) \
+             VALUES (?1, ?2, 0, ?3, ?4, ?5, '', ?6, 'pending', ?7)",
+            params![job.trial_id, config_id, job.model, spec.model, spec.epochs, spec.encode_to_vec(), now_ms()],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO sweep_trials (sweep, trial_id, ord) VALUES (?1, ?2, (SELECT COUNT(*) FROM sweep_trials WHERE sweep = ?1))",
+            params![sweep, job.trial_id],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Remembers which fingerprint a host measures with (for ETAs).
+    pub fn note_host(&self, url: &str, fingerprint: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO hosts (url, fingerprint, seen_ms) VALUES (?1, ?2, ?3) ON CONFLICT(url) DO UPDATE SET fingerprint = ?2, seen_ms = ?3",
+            params![url, fingerprint, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The fingerprint last seen for a host.
+    pub fn host_fingerprint(&self, url: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT fingerprint FROM hosts WHERE url = ?1", [url], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Measured seconds per epoch of `model` on hosts with fingerprint `fingerprint`
+    /// (mean over stored results), for ETAs.
+    pub fn seconds_per_epoch(
+        &self,
+        model: &str,
+        fingerprint: &str,
+    ) -> Result<Option<f64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT result FROM trials WHERE model = ?1 AND fingerprint = ?2 AND result IS NOT NULL")?;
+        let blobs: Vec<Vec<u8>> = stmt
+            .query_map(params![model, fingerprint], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let secs: Vec<f64> = blobs
+            .iter()
+            .filter_map(|b| pb::TrialResult::decode(b.as_slice()).ok())
+            .filter_map(|r| r.pipeline_s_per_epoch.or(Some(r.first_epoch_s)))
+            .collect();
+        Ok((!secs.is_empty()).then(|| secs.iter().sum::<f64>() / secs.len() as f64))
+    }
+}
+
+#[cfg(test)]
+mod tests;

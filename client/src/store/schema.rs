@@ -1,0 +1,54 @@
+//! The results store's tables.
+
+/// Created on open when missing.
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sweeps (
+    name TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    trial_id TEXT PRIMARY KEY,
+    config_id TEXT NOT NULL,
+    repeat INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    model TEXT NOT NULL,
+    epochs INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    spec BLOB NOT NULL,
+    state TEXT NOT NULL,
+    failure TEXT NOT NULL DEFAULT '',
+    message TEXT NOT NULL DEFAULT '',
+    host TEXT,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    last_val_acc REAL NOT NULL DEFAULT 0,
+    result BLOB,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    updated_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trials_model ON trials (model, fingerprint);
+CREATE TABLE IF NOT EXISTS sweep_trials (
+    sweep TEXT NOT NULL,
+    trial_id TEXT NOT NULL,
+    ord INTEGER NOT NULL,
+    PRIMARY KEY (sweep, trial_id)
+);
+CREATE TABLE IF NOT EXISTS hosts (
+    url TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    seen_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    trial_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss REAL NOT NULL,
+    train_acc REAL NOT NULL,
+    val_loss REAL NOT NULL,
+    val_acc REAL NOT NULL,
+    epoch_s REAL NOT NULL,
+    data_wait_s REAL NOT NULL,
+    PRIMARY KEY (trial_id, epoch)
+);
+";
