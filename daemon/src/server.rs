@@ -8,7 +8,7 @@
 //! closes and the store is released.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -19,12 +19,16 @@ use vov_proto::pb::trainer_server::TrainerServer;
 
 use crate::config::{ConfigError, DaemonConfig};
 use crate::jobs::{JobError, JobManager, ManagerConfig};
+use crate::runtime::gpu::{self, DeviceError, DeviceLabel};
 use crate::service::auth::BearerAuth;
 use crate::service::{host, TrainerService};
 use crate::store::{Store, StoreError};
 
 /// Largest request accepted: a trial spec is a few hundred bytes.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// How long a stopping daemon waits for clients to close their connections.
+const CLOSE_CONNECTIONS: Duration = Duration::from_secs(3);
 
 /// Why the daemon could not run.
 #[derive(Debug, Error)]
@@ -38,6 +42,9 @@ pub enum ServeError {
     /// The job manager could not start.
     #[error(transparent)]
     Jobs(#[from] JobError),
+    /// The configured devices cannot be offered.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     /// A TLS file could not be read or used.
     #[error("TLS: {0}")]
     Tls(String),
@@ -64,9 +71,9 @@ fn tls_config(cfg: &DaemonConfig) -> Result<Option<ServerTlsConfig>, ServeError>
     Ok(Some(config))
 }
 
-fn manager_config(cfg: &DaemonConfig) -> Result<ManagerConfig, ServeError> {
+fn manager_config(cfg: &DaemonConfig, slots: &[DeviceLabel]) -> Result<ManagerConfig, ServeError> {
     Ok(ManagerConfig {
-        slots: vec!["cpu".to_string(); cfg.slots],
+        slots: slots.iter().map(DeviceLabel::to_string).collect(),
         threads_per_slot: cfg.threads_per_slot,
         state_dir: cfg.state_dir.clone(),
         data_dir: cfg.data_dir.clone(),
@@ -89,10 +96,16 @@ pub async fn serve(
     if cfg.tls.is_none() && !cfg.listen.ip().is_loopback() {
         tracing::warn!(listen = %cfg.listen, "listening beyond loopback without TLS: tokens travel in clear text");
     }
+    let gpus = gpu::discover();
+    let slots = gpu::plan_slots(cfg.slots, &cfg.devices, &gpus, gpu::cuda_compiled())?;
+    let offered: Vec<gpu::Gpu> = gpus
+        .into_iter()
+        .filter(|g| slots.contains(&DeviceLabel::Cuda(g.index)))
+        .collect();
     let store = Store::open(&cfg.store_path())?;
-    let jobs = JobManager::start(manager_config(&cfg)?, store).await?;
+    let jobs = JobManager::start(manager_config(&cfg, &slots)?, store).await?;
     let (data_dir, threads) = (cfg.data_dir.clone(), cfg.threads_per_slot);
-    let host = tokio::task::spawn_blocking(move || host::gather(&data_dir, threads))
+    let host = tokio::task::spawn_blocking(move || host::gather(&data_dir, threads, &offered))
         .await
         .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
     let service = TrainerService::new(
@@ -158,9 +171,16 @@ pub async fn serve(
     jobs.drain().await;
     tokio::time::sleep(cfg.lame_duck.saturating_sub(began.elapsed())).await;
     let _ = stop_tx.send(());
-    match server.await {
-        Ok(result) => result?,
-        Err(e) => return Err(ServeError::Io(std::io::Error::other(e))),
+    // Open connections get a moment to see GOAWAY and close; a client that never
+    // reads must not keep the daemon (and systemd's stop) waiting.
+    let mut server = server;
+    match tokio::time::timeout(CLOSE_CONNECTIONS, &mut server).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(e)) => return Err(ServeError::Io(std::io::Error::other(e))),
+        Err(_) => {
+            tracing::warn!(after = ?CLOSE_CONNECTIONS, "clients still connected: closing their connections");
+            server.abort();
+        }
     }
     tracing::info!("stopped");
     Ok(())

@@ -1,6 +1,8 @@
 //! The `vovd` command line: argument types, dispatch and exit codes. The binary
 //! only parses and calls [`run`].
 
+mod bench;
+mod devices;
 mod models;
 mod output;
 mod serve;
@@ -12,6 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use thiserror::Error;
 
+pub use bench::BenchArgs;
+pub use devices::DevicesArgs;
 pub use models::ModelsArgs;
 pub use serve::{CheckConfigArgs, ConfigArgs, ServeArgs};
 pub use train::TrainArgs;
@@ -44,6 +48,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate the daemon configuration and print the effective values.
     CheckConfig(CheckConfigArgs),
+    /// List the CPU and GPUs; --compare checks a GPU against the CPU.
+    Devices(DevicesArgs),
+    /// Measure training and inference speed of the benchmark models here.
+    Bench(BenchArgs),
     /// Run one trial for the daemon (spec on stdin, events on stdout).
     #[command(hide = true)]
     Worker,
@@ -95,6 +103,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Train(args) => train::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::CheckConfig(args) => serve::check(&args),
+        Command::Devices(args) => devices::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Worker => worker::run(),
     }
 }

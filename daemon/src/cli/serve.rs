@@ -59,6 +59,12 @@ impl ConfigArgs {
         cfg.check_security()
             .map_err(|e| CliError::Config(e.to_string()))?;
         cfg.token().map_err(|e| CliError::Config(e.to_string()))?;
+        if !cfg.devices.is_empty() && !crate::runtime::gpu::cuda_compiled() {
+            return Err(CliError::Config(format!(
+                "devices: {:?} needs a vovd built with --features cuda (this build is CPU-only)",
+                cfg.devices
+            )));
+        }
         Ok(cfg)
     }
 }
@@ -89,20 +95,19 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers now (before anything listens, so an
+/// early signal is never fatal) and returns the future that resolves on either.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM"),
-                _ = int.recv() => tracing::info!("SIGINT"),
-            }
+    let handler = |kind| signal(kind).map_err(|e| CliError::Failed(format!("signal handler: {e}")));
+    let mut term = handler(SignalKind::terminate())?;
+    let mut int = handler(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM"),
+            _ = int.recv() => tracing::info!("SIGINT"),
         }
-        _ => std::future::pending().await,
-    }
+    })
 }
 
 pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
@@ -115,6 +120,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let lock = crate::instance::InstanceLock::acquire(&cfg.state_dir).map_err(CliError::Failed)?;
     runtime.block_on(async {
+        let shutdown = shutdown_signal()?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|e| CliError::Failed(format!("cannot listen on {}: {e}", cfg.listen)))?;
@@ -126,7 +132,7 @@ pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "vovd listening on {addr}").and_then(|()| out.flush());
         drop(out);
-        crate::server::serve(cfg, listener, shutdown_signal())
+        crate::server::serve(cfg, listener, shutdown)
             .await
             .map_err(|e| CliError::Failed(e.to_string()))
     })?;

@@ -11,6 +11,7 @@ use super::output::print_json;
 use super::CliError;
 use crate::data::{Augmentation, DatasetName};
 use crate::model::{ModelKnobs, ModelSpec};
+use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
 use crate::train::{
     self, Measure, OptimizerKind, TrainEvent, TrainOptions, TrainRecord, TrainSpec, WdMode,
@@ -82,6 +83,9 @@ pub struct TrainArgs {
     /// Compute threads [default: the CPUs available].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Device: cpu, or cuda:N on a build with the cuda feature.
+    #[arg(long, default_value = "cpu", value_parser = parse::<DeviceLabel>)]
+    pub device: DeviceLabel,
     /// Data root: cifar10/ (or cifar-10-batches-bin/) and fashion-mnist/ below it.
     #[arg(long, default_value = "data", value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -229,7 +233,10 @@ pub(super) fn run(args: &TrainArgs) -> Result<ExitCode, CliError> {
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads)
         .map_err(|e| CliError::Usage(format!("invalid value for --threads: {e}")))?;
+    let device = gpu::open(args.device).map_err(|e| CliError::Usage(e.to_string()))?;
     let opts = TrainOptions {
+        device,
+        device_label: args.device.to_string(),
         data_dir: Some(args.data_dir.clone()),
         checkpoint_dir: args.checkpoint_dir.clone(),
         checkpoint_every: args.checkpoint_every,

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use candle_core::Device;
+use crate::runtime::gpu::{self, DeviceLabel};
 use nix::fcntl::{Flock, FlockArg};
 
 use super::CliError;
@@ -86,8 +86,13 @@ pub(super) fn run() -> Result<ExitCode, CliError> {
     let stop = StopFlag::default();
     watch_signals(&stop)?;
     let resume = input.checkpoint_dir.join(checkpoint::FILE_NAME);
+    let label: DeviceLabel = input
+        .device
+        .parse()
+        .map_err(|e: gpu::DeviceError| CliError::Usage(e.to_string()))?;
+    let device = gpu::open(label).map_err(|e| CliError::Failed(e.to_string()))?;
     let opts = TrainOptions {
-        device: Device::Cpu,
+        device,
         device_label: input.device.clone(),
         device_name: None,
         threads: input.threads,

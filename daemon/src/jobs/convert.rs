@@ -21,6 +21,8 @@ pub fn fingerprint(f: &Fingerprint) -> pb::Fingerprint {
         build_features: f.build_features.clone(),
         platform: f.platform.clone(),
         vovd_version: f.vovd_version.clone(),
+        gpu_driver: f.gpu_driver.clone(),
+        cuda_version: f.cuda_version.clone(),
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::classify::Exit;
 use super::protocol::{WorkerInput, WorkerMessage};
+use crate::runtime::gpu::DeviceLabel;
 use crate::runtime::memory::cgroup_oom_kills;
 
 /// Lines of a worker's stderr kept for its failure message.
@@ -58,12 +59,16 @@ pub async fn spawn(
 ) -> std::io::Result<u32> {
     let payload = serde_json::to_vec(input).map_err(std::io::Error::other)?;
     let oom_before = cgroup_oom_kills();
-    let mut child = Command::new(exe)
-        .arg("worker")
-        .env(
-            "RUST_LOG",
-            std::env::var("VOVD_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+    let mut cmd = Command::new(exe);
+    cmd.arg("worker").env(
+        "RUST_LOG",
+        std::env::var("VOVD_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
+    );
+    // A GPU worker sees only its own GPU.
+    if let Ok(DeviceLabel::Cuda(index)) = input.device.parse() {
+        cmd.env("CUDA_VISIBLE_DEVICES", index.to_string());
+    }
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -27,6 +27,12 @@ pub struct Fingerprint {
     pub platform: String,
     /// Version of the vovd build that measured.
     pub vovd_version: String,
+    /// GPU driver version (empty on a CPU).
+    #[serde(default)]
+    pub gpu_driver: String,
+    /// CUDA version the GPU driver supports (empty on a CPU).
+    #[serde(default)]
+    pub cuda_version: String,
 }
 
 impl Fingerprint {
@@ -46,14 +52,28 @@ impl Fingerprint {
             build_features: build_features(),
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
             vovd_version: env!("CARGO_PKG_VERSION").to_string(),
+            gpu_driver: String::new(),
+            cuda_version: String::new(),
         };
+        if let Ok(super::gpu::DeviceLabel::Cuda(index)) = device.parse() {
+            let gpu = super::gpu::discover()
+                .into_iter()
+                .find(|g| g.index == index);
+            if let Some(gpu) = gpu {
+                if device_name.is_none() {
+                    fp.device_name = gpu.name;
+                }
+                fp.gpu_driver = gpu.driver;
+            }
+            fp.cuda_version = super::gpu::driver_cuda_version().unwrap_or_default();
+        }
         fp.id = fp.compute_id();
         fp
     }
 
     /// The hash behind [`Fingerprint::id`].
     pub fn compute_id(&self) -> String {
-        let key = format!(
+        let mut key = format!(
             "{}|{}|{}|{}|{}|{}|{}",
             self.cpu_model,
             self.cpu_cores,
@@ -63,6 +83,9 @@ impl Fingerprint {
             self.build_features.join(","),
             self.platform
         );
+        if !self.gpu_driver.is_empty() || !self.cuda_version.is_empty() {
+            key += &format!("|{}|{}", self.gpu_driver, self.cuda_version);
+        }
         format!("{:016x}", super::seed::tag(&key))[..12].to_string()
     }
 }
@@ -105,6 +128,7 @@ pub fn build_features() -> Vec<String> {
         ("neon", cfg!(target_feature = "neon")),
         ("mkl", candle_core::utils::has_mkl()),
         ("cuda", candle_core::utils::cuda_is_available()),
+        ("cudnn", cfg!(feature = "cudnn")),
         ("release", !cfg!(debug_assertions)),
     ];
     flags

@@ -2,6 +2,7 @@
 //! hardware fingerprint stored beside every timing.
 
 pub mod fingerprint;
+pub mod gpu;
 pub mod memory;
 pub mod seed;
 pub mod threads;

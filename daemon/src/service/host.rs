@@ -9,6 +9,7 @@ use crate::data::{availability, DatasetName};
 use crate::jobs::convert;
 use crate::model::{preset_count, Architecture, PRESETS};
 use crate::runtime::fingerprint::Fingerprint;
+use crate::runtime::gpu::Gpu;
 
 /// The static part of a host's description.
 #[derive(Debug, Clone)]
@@ -58,14 +59,29 @@ fn models() -> Vec<pb::ModelInfo> {
 }
 
 /// Gathers the static description (blocking: it builds every preset once).
-pub fn gather(data_dir: &Path, threads_per_slot: usize) -> HostStatic {
-    let fp = Fingerprint::detect("cpu", None, threads_per_slot);
-    let devices = vec![pb::Device {
-        index: 0,
-        kind: "cpu".into(),
-        name: fp.cpu_model.clone(),
-        memory_bytes: memory_bytes(),
-    }];
+/// `gpus` are the GPUs offered as slots (none on a CPU host).
+pub fn gather(data_dir: &Path, threads_per_slot: usize, gpus: &[Gpu]) -> HostStatic {
+    let label = gpus
+        .first()
+        .map_or_else(|| "cpu".to_string(), |g| format!("cuda:{}", g.index));
+    let fp = Fingerprint::detect(&label, None, threads_per_slot);
+    let mut devices: Vec<pb::Device> = gpus
+        .iter()
+        .map(|g| pb::Device {
+            index: g.index as u32,
+            kind: "cuda".into(),
+            name: g.name.clone(),
+            memory_bytes: g.memory_bytes,
+        })
+        .collect();
+    if devices.is_empty() {
+        devices.push(pb::Device {
+            index: 0,
+            kind: "cpu".into(),
+            name: fp.cpu_model.clone(),
+            memory_bytes: memory_bytes(),
+        });
+    }
     let datasets = DatasetName::ALL
         .iter()
         .map(|&name| {

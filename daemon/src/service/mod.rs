@@ -65,10 +65,19 @@ impl TrainerService {
         spec: &pb::TrialSpec,
         dataset: DatasetName,
     ) -> Result<(), ServiceError> {
-        if pb::DeviceRequirement::try_from(spec.device) == Ok(pb::DeviceRequirement::Gpu) {
-            return Err(ServiceError::FailedPrecondition(
-                "the trial needs a GPU and this host has none".into(),
-            ));
+        let gpu_host = self.host.devices.iter().any(|d| d.kind == "cuda");
+        match pb::DeviceRequirement::try_from(spec.device) {
+            Ok(pb::DeviceRequirement::Gpu) if !gpu_host => {
+                return Err(ServiceError::FailedPrecondition(
+                    "the trial needs a GPU and this host has none".into(),
+                ))
+            }
+            Ok(pb::DeviceRequirement::Cpu) if gpu_host => {
+                return Err(ServiceError::FailedPrecondition(
+                    "the trial needs a CPU slot and this host offers GPU slots only".into(),
+                ))
+            }
+            _ => {}
         }
         let a = availability::check(dataset, &self.data_dir);
         if !a.available {

@@ -6,6 +6,7 @@
 //! Progress goes to an observer callback as [`TrainEvent`]s; a [`StopFlag`] checked
 //! between batches cancels or interrupts the run.
 
+pub mod bench;
 pub mod checkpoint;
 mod epoch;
 pub mod error;

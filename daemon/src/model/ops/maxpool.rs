@@ -44,8 +44,36 @@ impl MaxPool {
         if xs.device().is_cpu() {
             xs.contiguous()?.apply_op1(*self)
         } else {
-            xs.max_pool2d_with_stride(self.kernel, self.stride)
+            self.forward_reference(xs)
         }
+    }
+
+    /// The same pooling composed from candle ops that have a backward on every
+    /// device (candle's own `max_pool2d` has none when windows overlap): the
+    /// maximum of the kernel x kernel strided views of the input.
+    pub fn forward_reference(&self, xs: &Tensor) -> Result<Tensor> {
+        let (_, _, h, w) = xs.dims4()?;
+        let (Some(oh), Some(ow)) = (self.out_size(h), self.out_size(w)) else {
+            candle_core::bail!("max pool window larger than the {h}x{w} input")
+        };
+        let strided = |t: &Tensor, dim: usize, offset: usize, len: usize| -> Result<Tensor> {
+            let idx: Vec<u32> = (0..len)
+                .map(|i| (offset + i * self.stride) as u32)
+                .collect();
+            t.index_select(&Tensor::new(idx, t.device())?, dim)
+        };
+        let mut out: Option<Tensor> = None;
+        for dy in 0..self.kernel {
+            let rows = strided(xs, 2, dy, oh)?;
+            for dx in 0..self.kernel {
+                let view = strided(&rows, 3, dx, ow)?;
+                out = Some(match out {
+                    None => view,
+                    Some(m) => m.maximum(&view)?,
+                });
+            }
+        }
+        out.ok_or_else(|| candle_core::Error::Msg("max pool with an empty window".into()))
     }
 
     fn dims(&self, layout: &Layout) -> Result<Dims> {
@@ -206,6 +234,37 @@ mod tests {
         assert_eq!(ours.dims(), &[2, 3, 4, 3]);
         let diff = (ours - theirs)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert_eq!(diff, 0.0);
+        Ok(())
+    }
+
+    /// The composed fallback used off the CPU agrees with the kernel, forward and
+    /// backward (random inputs have no ties).
+    #[test]
+    fn reference_matches_kernel_forward_and_backward() -> Result<()> {
+        for (dims, pool) in [
+            ((2, 3, 9, 8), MaxPool::VOVNET),
+            ((1, 2, 32, 32), MaxPool::VOVNET),
+            (
+                (2, 1, 5, 7),
+                MaxPool {
+                    kernel: 2,
+                    stride: 2,
+                },
+            ),
+        ] {
+            let x = Var::randn(0f32, 1., dims, &Device::Cpu)?;
+            let ours = pool.forward(x.as_tensor())?;
+            let reference = pool.forward_reference(x.as_tensor())?;
+            assert_eq!(ours.dims(), reference.dims());
+            let diff = (&ours - &reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert_eq!(diff, 0.0);
+            let weights = Tensor::randn(0f32, 1., ours.dims(), &Device::Cpu)?;
+            let g1 = (ours * &weights)?.sum_all()?.backward()?;
+            let g2 = (reference * &weights)?.sum_all()?.backward()?;
+            let (a, b) = (g1.get(&x).unwrap(), g2.get(&x).unwrap());
+            let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-6, "{dims:?}: gradient differs by {diff}");
+        }
         Ok(())
     }
 
