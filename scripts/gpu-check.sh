@@ -64,7 +64,7 @@ summary["figures"] = {
     "train_images_per_s": ips,
     "train_s_per_epoch_50k": 50000 / ips if ips else None,
     "batch1_p50_ms": (train.get("batch1") or {}).get("p50_ms"),
-    "batch1_total_s_10k": (train.get("batch1") or {}).get("total_s"),
+    "batch1_total_s": (train.get("batch1") or {}).get("total_s"),
     "batch32_images_per_s": (train.get("batch32") or {}).get("images_per_s"),
     "max_abs_diff_eval": compare.get("max_abs_diff_eval"),
     "max_abs_diff_train": compare.get("max_abs_diff_train"),

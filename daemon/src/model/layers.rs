@@ -1,6 +1,8 @@
 //! The layers both families are built from, with Keras' defaults: convolution and
 //! dense layers with a bias, BatchNorm with moving statistics, and Conv-BN-ReLU.
 
+use std::sync::{Arc, Mutex};
+
 use candle_core::{Module, ModuleT, Result, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +10,7 @@ use super::ops::batchnorm::bn_train;
 use super::ops::bias::bias_add;
 use super::ops::channel::channel_stats;
 use super::ops::conv::{conv2d, Conv2dOp};
-use super::params::{ParamBuilder, ParamKind};
+use super::params::{ParamBuilder, ParamKind, ParamVersion};
 
 /// BatchNorm hyperparameters shared by every BN layer of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -111,6 +113,7 @@ pub struct BatchNorm {
     moving_mean: Var,
     moving_var: Var,
     cfg: BnConfig,
+    version: ParamVersion,
 }
 
 impl BatchNorm {
@@ -122,6 +125,7 @@ impl BatchNorm {
             moving_mean: pb.var("moving_mean", &[c], ParamKind::MovingMean)?,
             moving_var: pb.var("moving_variance", &[c], ParamKind::MovingVariance)?,
             cfg,
+            version: pb.version().clone(),
         })
     }
 
@@ -143,15 +147,23 @@ impl BatchNorm {
             moving.set(&next)
         };
         blend(&self.moving_mean, mean)?;
-        blend(&self.moving_var, var)
+        blend(&self.moving_var, var)?;
+        self.version.bump();
+        Ok(())
     }
 
-    fn eval_forward(&self, xs: &Tensor) -> Result<Tensor> {
+    /// Evaluation-mode BatchNorm as `x * scale + shift` per channel.
+    fn affine(&self) -> Result<(Tensor, Tensor)> {
         let inv_std = (self.moving_var.as_tensor() + self.cfg.eps)?
             .sqrt()?
             .recip()?;
         let scale = (&self.gamma * &inv_std)?;
         let shift = (&self.beta - (self.moving_mean.as_tensor() * &scale)?)?;
+        Ok((scale, shift))
+    }
+
+    fn eval_forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (scale, shift) = self.affine()?;
         xs.broadcast_mul(&Self::channel(&scale)?)?
             .broadcast_add(&Self::channel(&shift)?)
     }
@@ -167,11 +179,23 @@ impl ModuleT for BatchNorm {
     }
 }
 
-/// Conv (k x k, "same", bias) -> BatchNorm -> ReLU: VoVNet's CBR unit.
+/// A convolution with evaluation-mode BatchNorm folded in, valid for one version of
+/// the parameters.
+#[derive(Debug)]
+struct Folded {
+    version: u64,
+    kernel: Tensor,
+    bias: Tensor,
+}
+
+/// Conv (k x k, "same", bias) -> BatchNorm -> ReLU: VoVNet's CBR unit. In
+/// evaluation BatchNorm is folded into the convolution's kernel and bias (computed
+/// once per parameter version), which saves two passes over the activations.
 #[derive(Debug, Clone)]
 pub struct ConvBnRelu {
     conv: Conv2d,
     bn: BatchNorm,
+    folded: Arc<Mutex<Option<Folded>>>,
 }
 
 impl ConvBnRelu {
@@ -186,13 +210,52 @@ impl ConvBnRelu {
         Ok(ConvBnRelu {
             conv: Conv2d::new(c_in, c_out, size, &pb.pp("conv"))?,
             bn: BatchNorm::new(c_out, bn, &pb.pp("bn"))?,
+            folded: Arc::default(),
         })
+    }
+
+    /// The folded kernel and bias for the current parameters.
+    fn folded(&self) -> Result<(Tensor, Tensor)> {
+        let version = self.bn.version.get();
+        // Invariant: nothing panics while holding this lock.
+        let mut cache = self.folded.lock().expect("folded BatchNorm lock poisoned");
+        if let Some(f) = cache.as_ref().filter(|f| f.version == version) {
+            return Ok((f.kernel.clone(), f.bias.clone()));
+        }
+        let (scale, shift) = self.bn.affine()?;
+        let out = scale.dim(0)?;
+        let kernel = self
+            .conv
+            .kernel
+            .detach()
+            .broadcast_mul(&scale.detach().reshape((out, 1, 1, 1))?)?;
+        let bias = ((self.conv.bias.detach() * scale.detach())? + shift.detach())?;
+        *cache = Some(Folded {
+            version,
+            kernel: kernel.clone(),
+            bias: bias.clone(),
+        });
+        Ok((kernel, bias))
+    }
+
+    /// Evaluation: the folded convolution, then ReLU.
+    fn eval_forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let (kernel, bias) = self.folded()?;
+        let op = Conv2dOp {
+            stride: 1,
+            padding: self.conv.padding,
+        };
+        bias_add(&conv2d(xs, &kernel, op)?, &bias)?.relu()
     }
 }
 
 impl ModuleT for ConvBnRelu {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
-        self.bn.forward_t(&self.conv.forward(xs)?, train)?.relu()
+        if train {
+            self.bn.forward_t(&self.conv.forward(xs)?, true)?.relu()
+        } else {
+            self.eval_forward(xs)
+        }
     }
 }
 
@@ -247,6 +310,38 @@ mod tests {
             .to_vec1::<f32>()?;
         let want = 1.0 / (1.0f32 + 1e-3).sqrt();
         assert!(y.iter().all(|v| (v - want).abs() < 1e-6));
+        Ok(())
+    }
+
+    /// Evaluation through the folded convolution equals conv -> BatchNorm -> ReLU
+    /// on the same parameters, and follows every parameter change.
+    #[test]
+    fn folded_batchnorm_matches_and_follows_updates() -> Result<()> {
+        let store = ParamStore::new(Device::Cpu, 3);
+        let cfg = BnConfig {
+            momentum: 0.5,
+            eps: 1e-3,
+        };
+        let cbr = ConvBnRelu::new(4, 6, 3, cfg, &store.root())?;
+        let unfolded = |x: &Tensor| -> Result<Tensor> {
+            cbr.bn.forward_t(&cbr.conv.forward(x)?, false)?.relu()
+        };
+        let x = (Tensor::randn(0f32, 1., (2, 4, 7, 7), &Device::Cpu)? * 2.0)?;
+        for round in 0..3 {
+            // A training pass moves the moving statistics; a "step" moves gamma/beta.
+            cbr.forward_t(&(&x + round as f64)?, true)?;
+            let mut values = store.tensors()?;
+            for name in ["bn.gamma", "bn.beta", "conv.bias"] {
+                let t = &values[name];
+                let shifted = (t + Tensor::randn(0f32, 0.3, t.dims(), &Device::Cpu)?)?;
+                values.insert(name.to_string(), shifted);
+            }
+            store.load(&values)?;
+            let a = cbr.forward_t(&x, false)?;
+            let b = unfolded(&x)?;
+            let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "round {round}: folded differs by {diff}");
+        }
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use thiserror::Error;
 pub use densenet::{DenseNet, DenseNetConfig};
 pub use knobs::ModelKnobs;
 pub use layers::BnConfig;
-pub use params::{ParamCount, ParamStore};
+pub use params::{ParamCount, ParamStore, ParamVersion};
 pub use vovnet::{VovNet, VovNetConfig};
 
 /// Why a model could not be specified or built.

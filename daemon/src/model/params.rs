@@ -7,6 +7,7 @@
 //! the same seed always gives the same weights whatever the construction order.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use candle_core::{DType, Device, Result, Tensor, Var};
@@ -65,12 +66,30 @@ struct Entry {
     kind: ParamKind,
 }
 
+/// A counter that every change of a model's parameters advances, so that values
+/// derived from them (BatchNorm folded into a convolution) know when to recompute.
+#[derive(Debug, Clone, Default)]
+pub struct ParamVersion(Arc<AtomicU64>);
+
+impl ParamVersion {
+    /// The current version.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Records that parameters changed.
+    pub fn bump(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// All parameters of one model, shared by its layers and by the trainer.
 #[derive(Clone)]
 pub struct ParamStore {
     entries: Arc<Mutex<BTreeMap<String, Entry>>>,
     device: Device,
     seed: u64,
+    version: ParamVersion,
 }
 
 impl ParamStore {
@@ -80,7 +99,14 @@ impl ParamStore {
             entries: Arc::default(),
             device,
             seed,
+            version: ParamVersion::default(),
         }
+    }
+
+    /// The version counter of these parameters: the optimizer and [`Self::load`]
+    /// advance it, and so does training-mode BatchNorm (moving statistics).
+    pub fn version(&self) -> &ParamVersion {
+        &self.version
     }
 
     /// A builder at the root of the name space.
@@ -187,6 +213,7 @@ impl ParamStore {
                 .var
                 .set(&v.to_device(&self.device)?.to_dtype(DType::F32)?)?;
         }
+        self.version.bump();
         Ok(())
     }
 }
@@ -225,6 +252,11 @@ impl ParamBuilder {
     /// The device the parameters live on.
     pub fn device(&self) -> &Device {
         self.store.device()
+    }
+
+    /// The version counter of the store.
+    pub fn version(&self) -> &ParamVersion {
+        self.store.version()
     }
 }
 

@@ -14,7 +14,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
 use super::spec::{OptimizerKind, TrainSpec, WdMode};
-use crate::model::ParamStore;
+use crate::model::{ParamStore, ParamVersion};
 
 /// Keras' Adam defaults.
 pub const BETA1: f64 = 0.9;
@@ -42,6 +42,7 @@ pub struct Optimizer {
     decoupled: f64,
     slots: Vec<Slot>,
     step: u64,
+    version: ParamVersion,
 }
 
 impl Optimizer {
@@ -72,6 +73,7 @@ impl Optimizer {
             decoupled,
             slots,
             step: 0,
+            version: params.version().clone(),
         })
     }
 
@@ -114,6 +116,7 @@ impl Optimizer {
             };
             slot.var.set(&next)?;
         }
+        self.version.bump();
         Ok(())
     }
 
