@@ -175,8 +175,8 @@ fn train_table_shows_the_published_columns() {
         "{out}"
     );
     assert!(
-        stderr(&o).contains("warning: bn_momentum 0.99"),
-        "short run warns: {}",
+        stderr(&o).contains("note: bn_momentum 0.250 for this 2-step run"),
+        "a short run lowers the default momentum: {}",
         stderr(&o)
     );
 }

@@ -9,12 +9,14 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::output::print_json;
 use super::CliError;
-use crate::data::{Augmentation, DatasetName};
+use crate::data::{availability, Augmentation, DatasetName};
 use crate::model::{ModelKnobs, ModelSpec};
 use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
+use crate::train::spec::KERAS_BN_MOMENTUM;
 use crate::train::{
-    self, Measure, OptimizerKind, TrainEvent, TrainOptions, TrainRecord, TrainSpec, WdMode,
+    self, checkpoint, Measure, OptimizerKind, TrainEvent, TrainOptions, TrainRecord, TrainSpec,
+    WdMode,
 };
 
 /// Arguments of `vovd train`.
@@ -65,9 +67,10 @@ pub struct TrainArgs {
     /// Seed of weights, data order and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// BatchNorm momentum (Keras convention; 0.99 is Keras' default).
-    #[arg(long, default_value_t = 0.99)]
-    pub bn_momentum: f64,
+    /// BatchNorm momentum, Keras convention [default: Keras' 0.99, lowered to
+    /// 1 - 3/steps for runs too short for it].
+    #[arg(long, value_name = "M")]
+    pub bn_momentum: Option<f64>,
     /// Use only the first N training images.
     #[arg(long, value_name = "N")]
     pub train_limit: Option<usize>,
@@ -187,6 +190,33 @@ where
 }
 
 impl TrainArgs {
+    /// Training steps the run will take (the full set's size from the data
+    /// directory when no limit is given; 50,000 when unknown).
+    fn steps(&self) -> usize {
+        let images = self.train_limit.unwrap_or_else(|| {
+            match availability::check(self.dataset, &self.data_dir).train_images {
+                0 => 50_000,
+                n => n as usize,
+            }
+        });
+        self.epochs * images.div_ceil(self.batch_size.max(1))
+    }
+
+    /// `--bn-momentum`; else the resumed checkpoint's; else the default for a run
+    /// of this length.
+    fn bn_momentum(&self) -> f64 {
+        if let Some(m) = self.bn_momentum {
+            return m;
+        }
+        let resumed = self.resume.as_deref().and_then(|path| {
+            checkpoint::load(&checkpoint::resolve(path), &candle_core::Device::Cpu).ok()
+        });
+        match resumed {
+            Some(ck) => ck.meta.spec.bn_momentum,
+            None => TrainSpec::default_bn_momentum(self.steps()),
+        }
+    }
+
     /// The validated spec these flags describe; errors name the flag.
     pub fn spec(&self) -> Result<TrainSpec, CliError> {
         let model = ModelSpec::resolve(&self.model, &self.knobs.knobs())
@@ -208,7 +238,7 @@ impl TrainArgs {
             wd_mode,
             augmentation: self.augmentation,
             seed: self.seed,
-            bn_momentum: self.bn_momentum,
+            bn_momentum: self.bn_momentum(),
             train_limit: self.train_limit,
             val_limit: self.val_limit,
             measure: Measure {
@@ -230,6 +260,14 @@ impl TrainArgs {
 
 pub(super) fn run(args: &TrainArgs) -> Result<ExitCode, CliError> {
     let spec = args.spec()?;
+    if args.bn_momentum.is_none() && args.resume.is_none() && spec.bn_momentum < KERAS_BN_MOMENTUM {
+        eprintln!(
+            "note: bn_momentum {:.3} for this {}-step run (Keras' 0.99 would leave BatchNorm's \
+             moving statistics near their initial values); --bn-momentum sets it",
+            spec.bn_momentum,
+            args.steps()
+        );
+    }
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads)
         .map_err(|e| CliError::Usage(format!("invalid value for --threads: {e}")))?;

@@ -156,6 +156,18 @@ pub struct TrainSpec {
     pub measure: Measure,
 }
 
+/// Keras' default BatchNorm momentum.
+pub const KERAS_BN_MOMENTUM: f64 = 0.99;
+
+/// Share of the initial moving statistics a run may leave in place unwarned.
+const BN_RESIDUE: f64 = 0.05;
+
+/// A momentum that leaves under 5% of the initial moving statistics after `steps`
+/// updates (1 - 3/steps, since (1 - 3/n)^n < e^-3).
+fn short_run_bn_momentum(steps: usize) -> f64 {
+    (1.0 - 3.0 / steps.max(4) as f64).clamp(0.0, KERAS_BN_MOMENTUM)
+}
+
 impl TrainSpec {
     /// The published protocol for `model`: CIFAR-10, 100 epochs, batch 128, Adam at
     /// 1e-3, standard augmentation, no weight decay, Keras' BN momentum.
@@ -256,8 +268,8 @@ impl TrainSpec {
     /// values (mean 0, variance 1), and evaluation uses them.
     pub fn bn_warning(&self, steps: usize) -> Option<String> {
         let residue = self.bn_momentum.powf(steps as f64);
-        (residue > 0.05).then(|| {
-            let suggested = 1.0 - 3.0 / steps.max(4) as f64;
+        (residue > BN_RESIDUE).then(|| {
+            let suggested = short_run_bn_momentum(steps);
             format!(
                 "bn_momentum {} over {steps} training steps leaves {:.0}% of BatchNorm's initial \
                  moving statistics in place: validation accuracy may sit near chance while \
@@ -267,6 +279,16 @@ impl TrainSpec {
                 suggested.max(0.0)
             )
         })
+    }
+
+    /// Keras' BatchNorm momentum (0.99) unless a run of `steps` updates is too short
+    /// for it, then the momentum [`Self::bn_warning`] suggests.
+    pub fn default_bn_momentum(steps: usize) -> f64 {
+        if KERAS_BN_MOMENTUM.powf(steps as f64) <= BN_RESIDUE {
+            KERAS_BN_MOMENTUM
+        } else {
+            short_run_bn_momentum(steps)
+        }
     }
 
     /// Whether `other` describes the same run except for a larger epoch count (what
@@ -332,6 +354,24 @@ mod tests {
         assert!(s.bn_warning(39_100).is_none());
         s.bn_momentum = 0.9;
         assert!(s.bn_warning(237).is_none());
+    }
+
+    /// The default is Keras' 0.99 for runs long enough for it (the published 100
+    /// epochs), else a momentum the warning would not fire for.
+    #[test]
+    fn default_momentum_fits_the_run() {
+        assert_eq!(TrainSpec::default_bn_momentum(39_100), 0.99);
+        assert_eq!(TrainSpec::default_bn_momentum(300), 0.99);
+        for steps in [1, 2, 16, 100, 237, 298] {
+            let mut s = spec();
+            s.bn_momentum = TrainSpec::default_bn_momentum(steps);
+            assert!(s.bn_momentum < 0.99, "{steps}");
+            assert!(
+                s.bn_warning(steps.max(4)).is_none(),
+                "{steps}: {}",
+                s.bn_momentum
+            );
+        }
     }
 
     #[test]
