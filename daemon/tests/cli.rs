@@ -175,7 +175,7 @@ fn train_table_shows_the_published_columns() {
         "{out}"
     );
     assert!(
-        stderr(&o).contains("note: bn_momentum 0.250 for this 2-step run"),
+        stderr(&o).contains("note: bn_momentum 0.000 for this 2-step run"),
         "a short run lowers the default momentum: {}",
         stderr(&o)
     );

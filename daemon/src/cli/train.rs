@@ -67,8 +67,8 @@ pub struct TrainArgs {
     /// Seed of weights, data order and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// BatchNorm momentum, Keras convention [default: Keras' 0.99, lowered to
-    /// 1 - 3/steps for runs too short for it].
+    /// BatchNorm momentum, Keras convention [default: Keras' 0.99 for runs of
+    /// 1,000 steps or more, else 1 - 10/steps, at least 0].
     #[arg(long, value_name = "M")]
     pub bn_momentum: Option<f64>,
     /// Use only the first N training images.
@@ -262,8 +262,9 @@ pub(super) fn run(args: &TrainArgs) -> Result<ExitCode, CliError> {
     let spec = args.spec()?;
     if args.bn_momentum.is_none() && args.resume.is_none() && spec.bn_momentum < KERAS_BN_MOMENTUM {
         eprintln!(
-            "note: bn_momentum {:.3} for this {}-step run (Keras' 0.99 would leave BatchNorm's \
-             moving statistics near their initial values); --bn-momentum sets it",
+            "note: bn_momentum {:.3} for this {}-step run, so that BatchNorm's moving statistics \
+             average over its last tenth (Keras' 0.99 would leave them near their initial \
+             values); --bn-momentum sets it",
             spec.bn_momentum,
             args.steps()
         );

@@ -162,10 +162,13 @@ pub const KERAS_BN_MOMENTUM: f64 = 0.99;
 /// Share of the initial moving statistics a run may leave in place unwarned.
 const BN_RESIDUE: f64 = 0.05;
 
-/// A momentum that leaves under 5% of the initial moving statistics after `steps`
-/// updates (1 - 3/steps, since (1 - 3/n)^n < e^-3).
+/// The momentum whose moving statistics average over about the last tenth of a run
+/// of `steps` updates: 1 - 10/steps (an effective window of steps/10), at most
+/// Keras' 0.99 and at least 0 (the last batch's statistics). A longer window lags
+/// behind weights that still change fast, and evaluation uses it; the initial
+/// values keep under e^-10 of the weight.
 fn short_run_bn_momentum(steps: usize) -> f64 {
-    (1.0 - 3.0 / steps.max(4) as f64).clamp(0.0, KERAS_BN_MOMENTUM)
+    (1.0 - 10.0 / steps.max(1) as f64).clamp(0.0, KERAS_BN_MOMENTUM)
 }
 
 impl TrainSpec {
@@ -281,14 +284,11 @@ impl TrainSpec {
         })
     }
 
-    /// Keras' BatchNorm momentum (0.99) unless a run of `steps` updates is too short
-    /// for it, then the momentum [`Self::bn_warning`] suggests.
+    /// Keras' BatchNorm momentum (0.99) for runs of at least 1,000 updates, below
+    /// that 1 - 10/steps (the momentum [`Self::bn_warning`] suggests), so that the
+    /// moving statistics average over the last tenth of the run.
     pub fn default_bn_momentum(steps: usize) -> f64 {
-        if KERAS_BN_MOMENTUM.powf(steps as f64) <= BN_RESIDUE {
-            KERAS_BN_MOMENTUM
-        } else {
-            short_run_bn_momentum(steps)
-        }
+        short_run_bn_momentum(steps)
     }
 
     /// Whether `other` describes the same run except for a larger epoch count (what
@@ -357,12 +357,16 @@ mod tests {
     }
 
     /// The default is Keras' 0.99 for runs long enough for it (the published 100
-    /// epochs), else a momentum the warning would not fire for.
+    /// epochs), else a momentum averaging over the last tenth of the run, which the
+    /// warning does not fire for.
     #[test]
     fn default_momentum_fits_the_run() {
         assert_eq!(TrainSpec::default_bn_momentum(39_100), 0.99);
-        assert_eq!(TrainSpec::default_bn_momentum(300), 0.99);
-        for steps in [1, 2, 16, 100, 237, 298] {
+        assert_eq!(TrainSpec::default_bn_momentum(1_000), 0.99);
+        assert_eq!(TrainSpec::default_bn_momentum(16), 0.375);
+        assert_eq!(TrainSpec::default_bn_momentum(10), 0.0);
+        assert!((TrainSpec::default_bn_momentum(200) - 0.95).abs() < 1e-12);
+        for steps in [1, 2, 16, 100, 237, 298, 999] {
             let mut s = spec();
             s.bn_momentum = TrainSpec::default_bn_momentum(steps);
             assert!(s.bn_momentum < 0.99, "{steps}");
