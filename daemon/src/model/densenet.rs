@@ -130,9 +130,9 @@ impl DenseLayer {
 
 impl ModuleT for DenseLayer {
     fn forward_t(&self, xs: &Tensor, train: bool) -> CResult<Tensor> {
-        let h = self.bn1.forward_t(xs, train)?.relu()?;
+        let h = self.bn1.forward_relu_t(xs, train)?;
         let h = self.conv1.forward(&h)?;
-        let h = self.bn2.forward_t(&h, train)?.relu()?;
+        let h = self.bn2.forward_relu_t(&h, train)?;
         let h = self.conv2.forward(&h)?;
         Tensor::cat(&[xs, &h], 1)
     }

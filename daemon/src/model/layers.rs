@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{Module, ModuleT, Result, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
-use super::ops::batchnorm::bn_train;
+use super::ops::batchnorm::{bn_train, BnParams};
 use super::ops::bias::bias_add;
 use super::ops::channel::channel_stats;
 use super::ops::conv::{conv2d, Conv2dOp};
@@ -133,11 +133,26 @@ impl BatchNorm {
         t.reshape((1, t.dim(0)?, 1, 1))
     }
 
-    fn train_forward(&self, xs: &Tensor) -> Result<Tensor> {
+    fn train_forward(&self, xs: &Tensor, relu: bool) -> Result<Tensor> {
         let (mean, var) = channel_stats(xs)?;
-        let ys = bn_train(xs, &mean, &var, &self.gamma, &self.beta, self.cfg.eps)?;
+        let params = BnParams {
+            gamma: &self.gamma,
+            beta: &self.beta,
+            eps: self.cfg.eps,
+            relu,
+        };
+        let ys = bn_train(xs, &mean, &var, params)?;
         self.update_moving(&mean, &var)?;
         Ok(ys)
+    }
+
+    /// BatchNorm then ReLU; in training one fused kernel on the CPU.
+    pub fn forward_relu_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        if train {
+            self.train_forward(xs, true)
+        } else {
+            self.eval_forward(xs)?.relu()
+        }
     }
 
     fn update_moving(&self, mean: &Tensor, var: &Tensor) -> Result<()> {
@@ -172,7 +187,7 @@ impl BatchNorm {
 impl ModuleT for BatchNorm {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         if train {
-            self.train_forward(xs)
+            self.train_forward(xs, false)
         } else {
             self.eval_forward(xs)
         }
@@ -252,7 +267,7 @@ impl ConvBnRelu {
 impl ModuleT for ConvBnRelu {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
         if train {
-            self.bn.forward_t(&self.conv.forward(xs)?, true)?.relu()
+            self.bn.forward_relu_t(&self.conv.forward(xs)?, true)
         } else {
             self.eval_forward(xs)
         }

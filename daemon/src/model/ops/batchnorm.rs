@@ -1,4 +1,5 @@
-//! BatchNorm in training mode as one kernel with a closed-form backward.
+//! BatchNorm in training mode, optionally followed by ReLU, as one kernel with a
+//! closed-form backward.
 //!
 //! Composed from candle ops, a training BatchNorm is about ten full-size passes
 //! forward and twenty backward, most of them slow per-channel reductions. Here the
@@ -6,18 +7,28 @@
 //! statistics computed beforehand by [`super::channel::channel_stats`]) and the
 //! backward is two: per-channel sums of `dy` and `dy * xhat`, then
 //! `dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))`, the exact
-//! gradient including the statistics' dependence on `x`.
+//! gradient including the statistics' dependence on `x`. With ReLU fused in,
+//! the forward writes `max(y, 0)` in the same pass and the backward first zeroes
+//! `dy` where the output is 0 (one pass, where candle's ReLU costs one pass forward
+//! and four backward). Like PyTorch, the gradient passes where the normalised
+//! value is above 0; candle also passes it where the value is exactly 0, a set of
+//! measure zero.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::{f32_slice, nchw};
 
-/// Normalise with given batch statistics, then scale and shift: (x, gamma, beta) -> y.
+/// Normalise with given batch statistics, then scale and shift (and ReLU if
+/// `relu`): (x, gamma, beta) -> y.
 pub struct BnTrain {
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    relu: bool,
 }
+
+/// The output gradient where the ReLU output is positive, else 0: (y, dy) -> dy'.
+struct ReluMask;
 
 /// Per-channel `sum(dy)` and `sum(dy * xhat)`: (x, dy) -> (2, C).
 struct GradSums<'a>(&'a BnTrain);
@@ -31,13 +42,18 @@ struct GradInput<'a> {
 }
 
 impl BnTrain {
-    /// An op for batch statistics `mean` and biased `var` (C values each).
-    pub fn new(mean: Vec<f32>, var: &[f32], eps: f64) -> Self {
+    /// An op for batch statistics `mean` and biased `var` (C values each), with a
+    /// ReLU after it if `relu`.
+    pub fn new(mean: Vec<f32>, var: &[f32], eps: f64, relu: bool) -> Self {
         let inv_std = var
             .iter()
             .map(|&v| (1.0 / (f64::from(v) + eps).sqrt()) as f32)
             .collect();
-        BnTrain { mean, inv_std }
+        BnTrain {
+            mean,
+            inv_std,
+            relu,
+        }
     }
 }
 
@@ -79,8 +95,14 @@ impl CustomOp3 for BnTrain {
         let y = per_plane(x, c, hw, |ch, xs, out| {
             let scale = self.inv_std[ch] * gamma[ch];
             let shift = beta[ch] - self.mean[ch] * scale;
-            for (o, &v) in out.iter_mut().zip(xs) {
-                *o = v * scale + shift;
+            if self.relu {
+                for (o, &v) in out.iter_mut().zip(xs) {
+                    *o = (v * scale + shift).max(0.0);
+                }
+            } else {
+                for (o, &v) in out.iter_mut().zip(xs) {
+                    *o = v * scale + shift;
+                }
             }
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
@@ -91,10 +113,15 @@ impl CustomOp3 for BnTrain {
         x: &Tensor,
         gamma: &Tensor,
         _beta: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
+        let grad = if self.relu {
+            res.contiguous()?
+                .apply_op2_no_bwd(&grad.contiguous()?, &ReluMask)?
+        } else {
+            grad.contiguous()?
+        };
         let sums = x.apply_op2_no_bwd(&grad, &GradSums(self))?;
         let (n, _, h, w) = x.dims4()?;
         let count = (n * h * w) as f32;
@@ -112,6 +139,35 @@ impl CustomOp3 for BnTrain {
         };
         let dx = x.apply_op2_no_bwd(&grad, &op)?;
         Ok((Some(dx), Some(sums.get(1)?), Some(sums.get(0)?)))
+    }
+}
+
+impl CustomOp2 for ReluMask {
+    fn name(&self) -> &'static str {
+        "vov-relu-mask"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        if y.len() != dy.len() {
+            candle_core::bail!("relu mask: output and gradient sizes differ")
+        }
+        let (_, _, hw) = nchw(l1)?;
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(hw.max(1))
+            .zip(y.par_chunks(hw.max(1)).zip(dy.par_chunks(hw.max(1))))
+            .for_each(|(o, (ys, gs))| {
+                for ((o, &v), &g) in o.iter_mut().zip(ys).zip(gs) {
+                    *o = if v > 0.0 { g } else { 0.0 };
+                }
+            });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
 
@@ -181,27 +237,43 @@ impl CustomOp2 for GradInput<'_> {
     }
 }
 
-/// Training-mode BatchNorm of `xs` with batch statistics `mean` and `var` (C each,
-/// from [`super::channel::channel_stats`]).
-pub fn bn_train(
-    xs: &Tensor,
-    mean: &Tensor,
-    var: &Tensor,
-    gamma: &Tensor,
-    beta: &Tensor,
-    eps: f64,
-) -> Result<Tensor> {
+/// The affine parameters and epsilon of one BatchNorm call, and whether a ReLU
+/// follows it.
+#[derive(Debug, Clone, Copy)]
+pub struct BnParams<'a> {
+    /// Scale, C values.
+    pub gamma: &'a Tensor,
+    /// Shift, C values.
+    pub beta: &'a Tensor,
+    /// Added to the variance.
+    pub eps: f64,
+    /// Apply ReLU to the result (fused on the CPU).
+    pub relu: bool,
+}
+
+/// Training-mode BatchNorm (and ReLU if asked) of `xs` with batch statistics `mean`
+/// and `var` (C each, from [`super::channel::channel_stats`]).
+pub fn bn_train(xs: &Tensor, mean: &Tensor, var: &Tensor, p: BnParams<'_>) -> Result<Tensor> {
     if xs.device().is_cpu() {
-        let op = BnTrain::new(mean.to_vec1()?, &var.to_vec1::<f32>()?, eps);
-        xs.contiguous()?.apply_op3(gamma, beta, op)
+        let op = BnTrain::new(mean.to_vec1()?, &var.to_vec1::<f32>()?, p.eps, p.relu);
+        xs.contiguous()?.apply_op3(p.gamma, p.beta, op)
     } else {
-        bn_train_reference(xs, gamma, beta, eps)
+        bn_train_reference(xs, p)
     }
 }
 
 /// The same composed from candle ops (any device; statistics recomputed with
 /// gradient tracking).
-pub fn bn_train_reference(xs: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+pub fn bn_train_reference(xs: &Tensor, p: BnParams<'_>) -> Result<Tensor> {
+    let ys = bn_affine_reference(xs, p.gamma, p.beta, p.eps)?;
+    if p.relu {
+        ys.relu()
+    } else {
+        Ok(ys)
+    }
+}
+
+fn bn_affine_reference(xs: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
     let (n, c, h, w) = xs.dims4()?;
     let count = (n * h * w) as f64;
     let per_channel = |t: &Tensor| -> Result<Tensor> {
@@ -226,21 +298,36 @@ mod tests {
 
     #[test]
     fn forward_and_all_gradients_match_candle() -> Result<()> {
-        for dims in [(4, 3, 5, 7), (2, 8, 1, 1), (3, 5, 15, 15), (1, 2, 3, 3)] {
-            let dev = Device::Cpu;
-            let x = Var::from_tensor(&((Tensor::randn(0f32, 1., dims, &dev)? * 2.0)? + 0.5)?)?;
-            let gamma = Var::from_tensor(&(Tensor::randn(0f32, 1., dims.1, &dev)? + 1.0)?)?;
-            let beta = Var::randn(0f32, 1., dims.1, &dev)?;
-            let w = Tensor::randn(0f32, 1., dims, &dev)?;
-            let (mean, var) = channel_stats(&x)?;
-            let ours = bn_train(&x, &mean, &var, &gamma, &beta, 1e-3)?;
-            let theirs = bn_train_reference(&x, &gamma, &beta, 1e-3)?;
-            assert!(rel_diff(&ours, &theirs)? < 1e-5, "forward {dims:?}");
-            let g1 = (ours * &w)?.sum_all()?.backward()?;
-            let g2 = (theirs * &w)?.sum_all()?.backward()?;
-            for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
-                let d = rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?;
-                assert!(d < 1e-4, "grad {name} {dims:?}: {d}");
+        for relu in [false, true] {
+            for dims in [(4, 3, 5, 7), (2, 8, 1, 1), (3, 5, 15, 15), (1, 2, 3, 3)] {
+                let dev = Device::Cpu;
+                let x = Var::from_tensor(&((Tensor::randn(0f32, 1., dims, &dev)? * 2.0)? + 0.5)?)?;
+                let gamma = Var::from_tensor(&(Tensor::randn(0f32, 1., dims.1, &dev)? + 1.0)?)?;
+                let beta = Var::randn(0f32, 1., dims.1, &dev)?;
+                let w = Tensor::randn(0f32, 1., dims, &dev)?;
+                let (mean, var) = channel_stats(&x)?;
+                let p = BnParams {
+                    gamma: &gamma,
+                    beta: &beta,
+                    eps: 1e-3,
+                    relu,
+                };
+                let ours = bn_train(&x, &mean, &var, p)?;
+                let theirs = bn_train_reference(&x, p)?;
+                assert!(
+                    rel_diff(&ours, &theirs)? < 1e-5,
+                    "forward {dims:?} relu {relu}"
+                );
+                if relu {
+                    let negative = ours.lt(0f32)?.to_dtype(candle_core::DType::U32)?;
+                    assert_eq!(negative.sum_all()?.to_scalar::<u32>()?, 0);
+                }
+                let g1 = (ours * &w)?.sum_all()?.backward()?;
+                let g2 = (theirs * &w)?.sum_all()?.backward()?;
+                for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
+                    let d = rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?;
+                    assert!(d < 1e-4, "grad {name} {dims:?} relu {relu}: {d}");
+                }
             }
         }
         Ok(())

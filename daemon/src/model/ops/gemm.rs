@@ -1,4 +1,4 @@
-//! The engine's only unsafe code: a bounds-checked, safe wrapper over the `gemm`
+//! The engine's only unsafe kernel code: a bounds-checked, safe wrapper over the `gemm`
 //! crate's matrix multiply (the kernel candle itself uses), for the convolution
 //! kernels. Every call checks that each strided view stays inside its slice and that
 //! the shapes agree before handing raw pointers to `gemm`.
