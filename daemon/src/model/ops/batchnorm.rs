@@ -254,7 +254,7 @@ pub struct BnParams<'a> {
 /// Training-mode BatchNorm (and ReLU if asked) of `xs` with batch statistics `mean`
 /// and `var` (C each, from [`super::channel::channel_stats`]).
 pub fn bn_train(xs: &Tensor, mean: &Tensor, var: &Tensor, p: BnParams<'_>) -> Result<Tensor> {
-    if xs.device().is_cpu() {
+    if super::kernels::custom(xs.device()) {
         let op = BnTrain::new(mean.to_vec1()?, &var.to_vec1::<f32>()?, p.eps, p.relu);
         xs.contiguous()?.apply_op3(p.gamma, p.beta, op)
     } else {

@@ -50,7 +50,7 @@ impl CustomOp2 for BiasAdd {
 
 /// Adds `bias` (C) to the channels of `xs` (N, C, H, W).
 pub fn bias_add(xs: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    if xs.device().is_cpu() {
+    if super::kernels::custom(xs.device()) {
         xs.contiguous()?.apply_op2(bias, BiasAdd)
     } else {
         bias_add_reference(xs, bias)

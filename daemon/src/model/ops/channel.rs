@@ -69,7 +69,7 @@ impl CustomOp1 for ChannelStats {
 
 /// Per-channel sum; on the CPU by the kernel, elsewhere by candle.
 pub fn channel_sum(xs: &Tensor) -> Result<Tensor> {
-    if xs.device().is_cpu() {
+    if super::kernels::custom(xs.device()) {
         xs.contiguous()?.apply_op1_no_bwd(&ChannelSum)
     } else {
         let (n, c, h, w) = xs.dims4()?;
@@ -79,7 +79,7 @@ pub fn channel_sum(xs: &Tensor) -> Result<Tensor> {
 
 /// Per-channel batch mean and biased variance, as two (C) tensors; no gradient.
 pub fn channel_stats(xs: &Tensor) -> Result<(Tensor, Tensor)> {
-    if xs.device().is_cpu() {
+    if super::kernels::custom(xs.device()) {
         let s = xs.detach().contiguous()?.apply_op1_no_bwd(&ChannelStats)?;
         Ok((s.get(0)?, s.get(1)?))
     } else {

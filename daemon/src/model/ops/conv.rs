@@ -366,7 +366,7 @@ impl CustomOp2 for GradWeight {
 /// Convolves `xs` (N, C, H, W) with `kernel` (O, C, KH, KW): the kernel above on the
 /// CPU, candle's own elsewhere.
 pub fn conv2d(xs: &Tensor, kernel: &Tensor, op: Conv2dOp) -> Result<Tensor> {
-    if xs.device().is_cpu() {
+    if super::kernels::custom(xs.device()) {
         xs.contiguous()?.apply_op2(&kernel.contiguous()?, op)
     } else {
         conv2d_reference(xs, kernel, op)

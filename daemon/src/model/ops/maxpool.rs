@@ -41,7 +41,7 @@ impl MaxPool {
                 self.kernel
             )
         }
-        if xs.device().is_cpu() {
+        if super::kernels::custom(xs.device()) {
             xs.contiguous()?.apply_op1(*self)
         } else {
             self.forward_reference(xs)

@@ -2,7 +2,7 @@
 //!
 //! Each op has a CPU forward and a backward; on other devices the layers fall back
 //! to candle's own ops (`*_reference` functions, also used by the tests to check the
-//! kernels). Per-channel work over NCHW tensors is parallel over channels or over
+//! kernels, and selectable on the CPU through [`kernels::with_reference`]). Per-channel work over NCHW tensors is parallel over channels or over
 //! (image, channel) planes with rayon, so no two threads ever write the same value.
 
 pub mod batchnorm;
@@ -10,6 +10,7 @@ pub mod bias;
 pub mod channel;
 pub mod conv;
 pub mod gemm;
+pub mod kernels;
 pub mod maxpool;
 
 use candle_core::{CpuStorage, Layout, Result};
