@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::ops::batchnorm::{bn_train, BnParams};
 use super::ops::bias::bias_add;
 use super::ops::channel::channel_stats;
-use super::ops::conv::{conv2d, Conv2dOp};
+use super::ops::conv::{conv2d, conv2d_bias_relu, Conv2dOp};
 use super::params::{ParamBuilder, ParamKind, ParamVersion};
 
 /// BatchNorm hyperparameters shared by every BN layer of a model.
@@ -205,7 +205,8 @@ struct Folded {
 
 /// Conv (k x k, "same", bias) -> BatchNorm -> ReLU: VoVNet's CBR unit. In
 /// evaluation BatchNorm is folded into the convolution's kernel and bias (computed
-/// once per parameter version), which saves two passes over the activations.
+/// once per parameter version) and the bias and ReLU are applied in the same kernel,
+/// which saves four passes over the activations.
 #[derive(Debug, Clone)]
 pub struct ConvBnRelu {
     conv: Conv2d,
@@ -253,14 +254,14 @@ impl ConvBnRelu {
         Ok((kernel, bias))
     }
 
-    /// Evaluation: the folded convolution, then ReLU.
+    /// Evaluation: the folded convolution, its bias and ReLU in one kernel.
     fn eval_forward(&self, xs: &Tensor) -> Result<Tensor> {
         let (kernel, bias) = self.folded()?;
         let op = Conv2dOp {
             stride: 1,
             padding: self.conv.padding,
         };
-        bias_add(&conv2d(xs, &kernel, op)?, &bias)?.relu()
+        conv2d_bias_relu(xs, &kernel, &bias, op)
     }
 }
 

@@ -15,7 +15,7 @@
 //! smaller than the thread count (batch-1 inference) runs images in turn with a
 //! multi-threaded multiply instead.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::f32_slice;
@@ -188,8 +188,33 @@ fn per_image(
     }
 }
 
+/// Work done on each image's output while it is still in cache: add a bias per
+/// output channel, then ReLU.
+#[derive(Clone, Copy)]
+struct BiasRelu<'a>(&'a [f32]);
+
+impl BiasRelu<'_> {
+    fn apply(&self, y_n: &mut [f32], ohw: usize) {
+        for (plane, &b) in y_n.chunks_exact_mut(ohw).zip(self.0) {
+            for v in plane {
+                *v = (*v + b).max(0.0);
+            }
+        }
+    }
+}
+
 impl Conv2dOp {
     fn forward(&self, x: &[f32], k: &[f32], g: &Geometry) -> Vec<f32> {
+        self.forward_then(x, k, g, None)
+    }
+
+    fn forward_then(
+        &self,
+        x: &[f32],
+        k: &[f32],
+        g: &Geometry,
+        epilogue: Option<BiasRelu<'_>>,
+    ) -> Vec<f32> {
         let ohw = g.out_pixels();
         let mut y = vec![0f32; g.n * g.o * ohw];
         let weights = MatRef::row_major(k, g.o, g.ckk());
@@ -209,6 +234,9 @@ impl Conv2dOp {
                 false,
                 threads,
             );
+            if let Some(e) = epilogue {
+                e.apply(y_n, ohw);
+            }
         });
         y
     }
@@ -311,6 +339,37 @@ impl CustomOp2 for Conv2dOp {
     }
 }
 
+/// Inference only: (x, kernel, bias) -> relu(conv(x, kernel) + bias), the bias and
+/// ReLU applied to each image's output while it is in cache (no backward).
+struct ConvBiasRelu(Conv2dOp);
+
+impl CustomOp3 for ConvBiasRelu {
+    fn name(&self) -> &'static str {
+        "vov-conv2d-bias-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(self.0, l1.shape(), l2.shape())?;
+        let bias = f32_slice(s3, l3)?;
+        if bias.len() != g.o {
+            candle_core::bail!("conv: bias has {} values for {} channels", bias.len(), g.o)
+        }
+        let epilogue = Some(BiasRelu(bias));
+        let y = self
+            .0
+            .forward_then(f32_slice(s1, l1)?, f32_slice(s2, l2)?, &g, epilogue);
+        Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh, g.ow))))
+    }
+}
+
 /// (dy, kernel) -> dx, for an input of the recorded shape.
 struct GradInput(Conv2dOp, Shape);
 
@@ -378,6 +437,37 @@ pub fn conv2d_reference(xs: &Tensor, kernel: &Tensor, op: Conv2dOp) -> Result<Te
     xs.conv2d(kernel, op.padding, op.stride, 1, 1)
 }
 
+/// Inference: `relu(conv(xs, kernel) + bias)` in one pass over the output on the
+/// CPU (no gradient flows through it), candle's ops elsewhere.
+pub fn conv2d_bias_relu(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    op: Conv2dOp,
+) -> Result<Tensor> {
+    if super::kernels::custom(xs.device()) {
+        xs.detach().contiguous()?.apply_op3_no_bwd(
+            &kernel.detach().contiguous()?,
+            &bias.detach().contiguous()?,
+            &ConvBiasRelu(op),
+        )
+    } else {
+        conv2d_bias_relu_reference(xs, kernel, bias, op)
+    }
+}
+
+/// The same with candle's ops (any device).
+pub fn conv2d_bias_relu_reference(
+    xs: &Tensor,
+    kernel: &Tensor,
+    bias: &Tensor,
+    op: Conv2dOp,
+) -> Result<Tensor> {
+    conv2d_reference(xs, kernel, op)?
+        .broadcast_add(&bias.reshape((1, bias.dim(0)?, 1, 1))?)?
+        .relu()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testing::rel_diff;
@@ -435,6 +525,26 @@ mod tests {
         )?; // strided 1x1
         check((1, 8, 5, 5), 4, 3, valid)?; // batch 1: multiply-parallel path
         check((5, 2, 4, 4), 3, 3, same) // more images than threads
+    }
+
+    #[test]
+    fn fused_bias_relu_matches_candle() -> Result<()> {
+        let dev = Device::Cpu;
+        for (x, o, k, stride, padding) in [
+            ((2, 3, 8, 8), 4, 3, 1, 1),
+            ((1, 5, 7, 9), 6, 3, 1, 1),
+            ((3, 16, 6, 6), 8, 1, 1, 0),
+            ((2, 3, 9, 7), 4, 3, 2, 1),
+        ] {
+            let op = Conv2dOp { stride, padding };
+            let xs = Tensor::randn(0f32, 1., x, &dev)?;
+            let ks = Tensor::randn(0f32, 0.3, (o, x.1, k, k), &dev)?;
+            let bias = Tensor::randn(0f32, 1., o, &dev)?;
+            let ours = conv2d_bias_relu(&xs, &ks, &bias, op)?;
+            let theirs = conv2d_bias_relu_reference(&xs, &ks, &bias, op)?;
+            assert!(rel_diff(&ours, &theirs)? < 1e-5, "{x:?} k{k} {op:?}");
+        }
+        Ok(())
     }
 
     #[test]
