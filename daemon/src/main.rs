@@ -10,6 +10,8 @@ use clap::Parser;
 static ALLOC: vovd::runtime::hugepages::HugePageAlloc = vovd::runtime::hugepages::HugePageAlloc;
 
 fn main() -> ExitCode {
+    // Freed tensors stay in the heap for the next step instead of being unmapped.
+    vovd::runtime::heap::retain_freed_blocks();
     let cli = vovd::cli::Cli::parse();
     match vovd::cli::run(cli) {
         Ok(code) => code,

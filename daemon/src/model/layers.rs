@@ -7,9 +7,9 @@ use candle_core::{Module, ModuleT, Result, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
 use super::ops::batchnorm::{bn_train, BnParams};
-use super::ops::bias::bias_add;
 use super::ops::channel::channel_stats;
-use super::ops::conv::{conv2d, conv2d_bias_relu, Conv2dOp};
+use super::ops::conv::Conv2dOp;
+use super::ops::conv_bias::{conv2d_bias, conv2d_bias_relu};
 use super::params::{ParamBuilder, ParamKind, ParamVersion};
 
 /// BatchNorm hyperparameters shared by every BN layer of a model.
@@ -67,7 +67,7 @@ impl Module for Conv2d {
             stride: 1,
             padding: self.padding,
         };
-        bias_add(&conv2d(xs, &self.kernel, op)?, &self.bias)
+        conv2d_bias(xs, &self.kernel, &self.bias, op)
     }
 }
 

@@ -11,6 +11,9 @@
 //! program cannot set for itself. Measured with `vovd bench` on 2 threads: about
 //! 15% more training images/s, same peak memory.
 //!
+//! Since [`super::heap::retain_freed_blocks`] keeps freed blocks in the heap for
+//! reuse, the advice mostly pays while the heap first grows to a step's working set.
+//!
 //! Everything else is [`System`]'s: this type only adds the advice.
 #![allow(unsafe_code)]
 

@@ -3,6 +3,7 @@
 
 pub mod fingerprint;
 pub mod gpu;
+pub mod heap;
 pub mod hugepages;
 pub mod memory;
 pub mod seed;

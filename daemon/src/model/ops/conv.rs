@@ -15,7 +15,7 @@
 //! smaller than the thread count (batch-1 inference) runs images in turn with a
 //! multi-threaded multiply instead.
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::f32_slice;
@@ -32,7 +32,7 @@ pub struct Conv2dOp {
 
 /// Every size of one convolution call.
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
+pub(super) struct Geometry {
     n: usize,
     c: usize,
     h: usize,
@@ -47,7 +47,8 @@ struct Geometry {
 }
 
 impl Geometry {
-    fn new(op: Conv2dOp, x: &Shape, k: &Shape) -> Result<Self> {
+    /// The sizes of convolving an `x`-shaped input with a `k`-shaped kernel.
+    pub(super) fn new(op: Conv2dOp, x: &Shape, k: &Shape) -> Result<Self> {
         let (n, c, h, w) = x.dims4()?;
         let (o, kc, kh, kw) = k.dims4()?;
         if kc != c {
@@ -69,6 +70,16 @@ impl Geometry {
             stride: op.stride,
             pad: op.padding,
         })
+    }
+
+    /// The (N, O, OH, OW) shape of the output.
+    pub(super) fn out_shape(&self) -> Shape {
+        Shape::from((self.n, self.o, self.oh, self.ow))
+    }
+
+    /// Output channels.
+    pub(super) fn out_channels(&self) -> usize {
+        self.o
     }
 
     fn pointwise(&self) -> bool {
@@ -189,15 +200,22 @@ fn per_image(
 }
 
 /// Work done on each image's output while it is still in cache: add a bias per
-/// output channel, then ReLU.
+/// output channel, then ReLU if asked.
 #[derive(Clone, Copy)]
-struct BiasRelu<'a>(&'a [f32]);
+pub(super) struct Epilogue<'a> {
+    /// One value per output channel.
+    pub(super) bias: &'a [f32],
+    /// Clamp at zero after the bias.
+    pub(super) relu: bool,
+}
 
-impl BiasRelu<'_> {
+impl Epilogue<'_> {
     fn apply(&self, y_n: &mut [f32], ohw: usize) {
-        for (plane, &b) in y_n.chunks_exact_mut(ohw).zip(self.0) {
-            for v in plane {
-                *v = (*v + b).max(0.0);
+        for (plane, &b) in y_n.chunks_exact_mut(ohw).zip(self.bias) {
+            if self.relu {
+                plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+            } else {
+                plane.iter_mut().for_each(|v| *v += b);
             }
         }
     }
@@ -208,12 +226,13 @@ impl Conv2dOp {
         self.forward_then(x, k, g, None)
     }
 
-    fn forward_then(
+    /// The forward pass with `epilogue` applied to each image's output.
+    pub(super) fn forward_then(
         &self,
         x: &[f32],
         k: &[f32],
         g: &Geometry,
-        epilogue: Option<BiasRelu<'_>>,
+        epilogue: Option<Epilogue<'_>>,
     ) -> Vec<f32> {
         let ohw = g.out_pixels();
         let mut y = vec![0f32; g.n * g.o * ohw];
@@ -289,8 +308,10 @@ impl Conv2dOp {
                         &col
                     };
                     let dy_n = MatRef::row_major(&dy[i * g.o * ohw..(i + 1) * g.o * ohw], g.o, ohw);
+                    // dW is built column-major: the multiply then reads `dy_n`, not
+                    // the 9x larger patch matrix, across rows (packing it is a gather).
                     matmul(
-                        MatMut::row_major(&mut dw, g.o, ckk),
+                        MatMut::col_major(&mut dw, g.o, ckk),
                         dy_n,
                         MatRef::row_major(patches, ckk, ohw).t(),
                         true,
@@ -300,9 +321,15 @@ impl Conv2dOp {
                 dw
             })
             .collect();
-        let mut total = vec![0f32; g.o * ckk];
+        let mut sum_t = vec![0f32; g.o * ckk];
         for p in partials {
-            total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+            sum_t.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+        }
+        let mut total = vec![0f32; g.o * ckk];
+        for (r, column) in sum_t.chunks_exact(g.o).enumerate() {
+            for (o, &v) in column.iter().enumerate() {
+                total[o * ckk + r] = v;
+            }
         }
         total
     }
@@ -322,7 +349,7 @@ impl CustomOp2 for Conv2dOp {
     ) -> Result<(CpuStorage, Shape)> {
         let g = Geometry::new(*self, l1.shape(), l2.shape())?;
         let y = self.forward(f32_slice(s1, l1)?, f32_slice(s2, l2)?, &g);
-        Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh, g.ow))))
+        Ok((CpuStorage::F32(y), g.out_shape()))
     }
 
     fn bwd(
@@ -332,41 +359,22 @@ impl CustomOp2 for Conv2dOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad = grad.contiguous()?;
-        let dx = grad.apply_op2_no_bwd(k, &GradInput(*self, x.shape().clone()))?;
-        let dk = x.apply_op2_no_bwd(&grad, &GradWeight(*self, k.shape().clone()))?;
+        let (dx, dk) = self.backward(x, k, &grad.contiguous()?)?;
         Ok((Some(dx), Some(dk)))
     }
 }
 
-/// Inference only: (x, kernel, bias) -> relu(conv(x, kernel) + bias), the bias and
-/// ReLU applied to each image's output while it is in cache (no backward).
-struct ConvBiasRelu(Conv2dOp);
-
-impl CustomOp3 for ConvBiasRelu {
-    fn name(&self) -> &'static str {
-        "vov-conv2d-bias-relu"
-    }
-
-    fn cpu_fwd(
+impl Conv2dOp {
+    /// The input and kernel gradients for the contiguous output gradient `grad`.
+    pub(super) fn backward(
         &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = Geometry::new(self.0, l1.shape(), l2.shape())?;
-        let bias = f32_slice(s3, l3)?;
-        if bias.len() != g.o {
-            candle_core::bail!("conv: bias has {} values for {} channels", bias.len(), g.o)
-        }
-        let epilogue = Some(BiasRelu(bias));
-        let y = self
-            .0
-            .forward_then(f32_slice(s1, l1)?, f32_slice(s2, l2)?, &g, epilogue);
-        Ok((CpuStorage::F32(y), Shape::from((g.n, g.o, g.oh, g.ow))))
+        x: &Tensor,
+        k: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Tensor, Tensor)> {
+        let dx = grad.apply_op2_no_bwd(k, &GradInput(*self, x.shape().clone()))?;
+        let dk = x.apply_op2_no_bwd(grad, &GradWeight(*self, k.shape().clone()))?;
+        Ok((dx, dk))
     }
 }
 
@@ -437,37 +445,6 @@ pub fn conv2d_reference(xs: &Tensor, kernel: &Tensor, op: Conv2dOp) -> Result<Te
     xs.conv2d(kernel, op.padding, op.stride, 1, 1)
 }
 
-/// Inference: `relu(conv(xs, kernel) + bias)` in one pass over the output on the
-/// CPU (no gradient flows through it), candle's ops elsewhere.
-pub fn conv2d_bias_relu(
-    xs: &Tensor,
-    kernel: &Tensor,
-    bias: &Tensor,
-    op: Conv2dOp,
-) -> Result<Tensor> {
-    if super::kernels::custom(xs.device()) {
-        xs.detach().contiguous()?.apply_op3_no_bwd(
-            &kernel.detach().contiguous()?,
-            &bias.detach().contiguous()?,
-            &ConvBiasRelu(op),
-        )
-    } else {
-        conv2d_bias_relu_reference(xs, kernel, bias, op)
-    }
-}
-
-/// The same with candle's ops (any device).
-pub fn conv2d_bias_relu_reference(
-    xs: &Tensor,
-    kernel: &Tensor,
-    bias: &Tensor,
-    op: Conv2dOp,
-) -> Result<Tensor> {
-    conv2d_reference(xs, kernel, op)?
-        .broadcast_add(&bias.reshape((1, bias.dim(0)?, 1, 1))?)?
-        .relu()
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::testing::rel_diff;
@@ -525,26 +502,6 @@ mod tests {
         )?; // strided 1x1
         check((1, 8, 5, 5), 4, 3, valid)?; // batch 1: multiply-parallel path
         check((5, 2, 4, 4), 3, 3, same) // more images than threads
-    }
-
-    #[test]
-    fn fused_bias_relu_matches_candle() -> Result<()> {
-        let dev = Device::Cpu;
-        for (x, o, k, stride, padding) in [
-            ((2, 3, 8, 8), 4, 3, 1, 1),
-            ((1, 5, 7, 9), 6, 3, 1, 1),
-            ((3, 16, 6, 6), 8, 1, 1, 0),
-            ((2, 3, 9, 7), 4, 3, 2, 1),
-        ] {
-            let op = Conv2dOp { stride, padding };
-            let xs = Tensor::randn(0f32, 1., x, &dev)?;
-            let ks = Tensor::randn(0f32, 0.3, (o, x.1, k, k), &dev)?;
-            let bias = Tensor::randn(0f32, 1., o, &dev)?;
-            let ours = conv2d_bias_relu(&xs, &ks, &bias, op)?;
-            let theirs = conv2d_bias_relu_reference(&xs, &ks, &bias, op)?;
-            assert!(rel_diff(&ours, &theirs)? < 1e-5, "{x:?} k{k} {op:?}");
-        }
-        Ok(())
     }
 
     #[test]

@@ -66,6 +66,18 @@ impl<'a> MatMut<'a> {
             col_stride: 1,
         }
     }
+
+    /// A column-major `rows` x `cols` matrix (the row-major `cols` x `rows` one,
+    /// transposed).
+    pub fn col_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
+        MatMut {
+            data,
+            rows,
+            cols,
+            row_stride: 1,
+            col_stride: rows,
+        }
+    }
 }
 
 /// `c = a · b` (or `c += a · b` with `accumulate`), on `threads` threads.
@@ -189,6 +201,16 @@ mod tests {
             1,
         );
         assert_eq!(c, want);
+        // A column-major destination holds the transposed product.
+        let mut ct = vec![0f32; m * n];
+        matmul(
+            MatMut::col_major(&mut ct, m, n),
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            false,
+            2,
+        );
+        assert!((0..m * n).all(|i| ct[(i % n) * m + i / n] == want[i]));
     }
 
     #[test]

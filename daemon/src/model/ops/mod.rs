@@ -6,9 +6,9 @@
 //! (image, channel) planes with rayon, so no two threads ever write the same value.
 
 pub mod batchnorm;
-pub mod bias;
 pub mod channel;
 pub mod conv;
+pub mod conv_bias;
 pub mod gemm;
 pub mod kernels;
 pub mod maxpool;
