@@ -24,8 +24,8 @@ batch-1 latency and batch-32 throughput in inference mode. scripts/bench-compare
 same protocol in PyTorch and Keras and prints the ratios.\n\nExample:\n  vovd bench --models vovnet-27-slim --threads 2 --json"
 )]
 pub struct BenchArgs {
-    /// Comma-separated presets.
-    #[arg(long, default_value = DEFAULT_MODELS, value_name = "LIST")]
+    /// Comma-separated presets (`--model` works too).
+    #[arg(long, alias = "model", default_value = DEFAULT_MODELS, value_name = "LIST")]
     pub models: String,
     /// Compute threads [default: the CPUs available].
     #[arg(long, value_name = "N")]

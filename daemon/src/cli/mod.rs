@@ -2,6 +2,7 @@
 //! only parses and calls [`run`].
 
 mod bench;
+mod check_kernels;
 mod devices;
 mod models;
 mod output;
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 use thiserror::Error;
 
 pub use bench::BenchArgs;
+pub use check_kernels::CheckKernelsArgs;
 pub use devices::DevicesArgs;
 pub use models::ModelsArgs;
 pub use serve::{CheckConfigArgs, ConfigArgs, ServeArgs};
@@ -52,6 +54,8 @@ pub enum Command {
     Devices(DevicesArgs),
     /// Measure training and inference speed of the benchmark models here.
     Bench(BenchArgs),
+    /// Check that the custom CPU kernels train like candle's reference ops.
+    CheckKernels(CheckKernelsArgs),
     /// Run one trial for the daemon (spec on stdin, events on stdout).
     #[command(hide = true)]
     Worker,
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::CheckConfig(args) => serve::check(&args),
         Command::Devices(args) => devices::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::CheckKernels(args) => check_kernels::run(&args),
         Command::Worker => worker::run(),
     }
 }

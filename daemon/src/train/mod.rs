@@ -10,6 +10,7 @@ pub mod bench;
 pub mod checkpoint;
 mod epoch;
 pub mod error;
+pub mod kernel_check;
 pub mod metrics;
 pub mod optimizer;
 pub mod record;

@@ -169,8 +169,15 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
             }
             let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
             let first = lo * g.stride + kx - g.pad;
-            for (&v, ix) in vals[lo..hi].iter().zip((first..).step_by(g.stride)) {
-                dst[ix] += v;
+            if g.stride == 1 {
+                let run = &mut dst[first..first + hi - lo];
+                run.iter_mut()
+                    .zip(&vals[lo..hi])
+                    .for_each(|(d, &v)| *d += v);
+            } else {
+                for (&v, ix) in vals[lo..hi].iter().zip((first..).step_by(g.stride)) {
+                    dst[ix] += v;
+                }
             }
         }
     }

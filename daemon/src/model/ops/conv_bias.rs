@@ -132,7 +132,10 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
-    const SHAPES: [((usize, usize, usize, usize), usize, usize, usize, usize); 5] = [
+    /// Input shape, output channels, window, stride, padding.
+    type Case = ((usize, usize, usize, usize), usize, usize, usize, usize);
+
+    const SHAPES: [Case; 5] = [
         ((2, 3, 8, 8), 4, 3, 1, 1),
         ((1, 5, 7, 9), 6, 3, 1, 1),  // odd sizes, batch 1
         ((3, 16, 6, 6), 8, 1, 1, 0), // pointwise
