@@ -7,7 +7,6 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::CliError;
-use crate::model::PRESETS;
 use crate::runtime::fingerprint::Fingerprint;
 use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
@@ -90,16 +89,7 @@ impl BenchArgs {
             .split(',')
             .map(str::trim)
             .filter(|m| !m.is_empty())
-            .map(|m| {
-                if PRESETS.contains(&m) {
-                    Ok(m.to_string())
-                } else {
-                    Err(CliError::Usage(format!(
-                        "--models: unknown preset {m:?} (known: {})",
-                        PRESETS.join(", ")
-                    )))
-                }
-            })
+            .map(|m| super::preset("--models", m).map(str::to_string))
             .collect()
     }
 }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::CliError;
-use crate::model::PRESETS;
 use crate::runtime::threads;
 use crate::train::kernel_check::KernelCheck;
 
@@ -46,13 +45,7 @@ pub struct CheckKernelsArgs {
 }
 
 pub(super) fn run(args: &CheckKernelsArgs) -> Result<ExitCode, CliError> {
-    if !PRESETS.contains(&args.model.as_str()) {
-        return Err(CliError::Usage(format!(
-            "--model: unknown preset {:?} (known: {})",
-            args.model,
-            PRESETS.join(", ")
-        )));
-    }
+    super::preset("--model", &args.model)?;
     if args.steps == 0 || args.batch_size == 0 {
         return Err(CliError::Usage(
             "--steps and --batch-size must be at least 1".into(),

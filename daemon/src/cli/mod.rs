@@ -86,6 +86,18 @@ impl CliError {
     }
 }
 
+/// `name` if it is a model preset, else a usage error naming `flag`.
+fn preset<'a>(flag: &str, name: &'a str) -> Result<&'a str, CliError> {
+    if crate::model::PRESETS.contains(&name) {
+        Ok(name)
+    } else {
+        Err(CliError::Usage(format!(
+            "{flag}: unknown preset {name:?} (known: {})",
+            crate::model::PRESETS.join(", ")
+        )))
+    }
+}
+
 /// Logging for the commands other than `serve` (which follows its configuration):
 /// warnings and errors on stderr unless `RUST_LOG` says otherwise.
 fn init_cli_logging() {

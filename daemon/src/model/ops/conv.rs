@@ -328,14 +328,13 @@ impl Conv2dOp {
                 dw
             })
             .collect();
-        let mut sum_t = vec![0f32; g.o * ckk];
-        for p in partials {
-            sum_t.iter_mut().zip(p).for_each(|(t, v)| *t += v);
-        }
+        // Added in order (deterministic), transposed back to row-major on the way.
         let mut total = vec![0f32; g.o * ckk];
-        for (r, column) in sum_t.chunks_exact(g.o).enumerate() {
-            for (o, &v) in column.iter().enumerate() {
-                total[o * ckk + r] = v;
+        for p in partials {
+            for (r, column) in p.chunks_exact(g.o).enumerate() {
+                for (o, &v) in column.iter().enumerate() {
+                    total[o * ckk + r] += v;
+                }
             }
         }
         total
