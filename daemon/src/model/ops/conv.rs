@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use super::f32_slice;
 use super::gemm::{matmul, MatMut, MatRef};
+use super::winograd::{self, Finish, Plan};
 
 /// A convolution with equal stride and zero padding on both axes, no bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,19 @@ impl Geometry {
     /// Output channels.
     pub(super) fn out_channels(&self) -> usize {
         self.o
+    }
+
+    /// The Winograd plan of a 3x3 stride-1 "same" convolution on maps large enough.
+    fn winograd(&self) -> Option<Plan> {
+        let plan = Plan {
+            n: self.n,
+            c_in: self.c,
+            c_out: self.o,
+            h: self.h,
+            w: self.w,
+        };
+        let same3 = self.kh == 3 && self.kw == 3 && self.stride == 1 && self.pad == 1;
+        (same3 && plan.worth_it()).then_some(plan)
     }
 
     fn pointwise(&self) -> bool {
@@ -241,6 +255,13 @@ impl Conv2dOp {
         g: &Geometry,
         epilogue: Option<Epilogue<'_>>,
     ) -> Vec<f32> {
+        if let Some(plan) = g.winograd() {
+            let fin = Finish {
+                bias: epilogue.map(|e| e.bias),
+                relu: epilogue.is_some_and(|e| e.relu),
+            };
+            return winograd::forward(x, k, &plan, fin);
+        }
         let ohw = g.out_pixels();
         let mut y = vec![0f32; g.n * g.o * ohw];
         let weights = MatRef::row_major(k, g.o, g.ckk());
@@ -268,6 +289,9 @@ impl Conv2dOp {
     }
 
     fn grad_input(&self, dy: &[f32], k: &[f32], g: &Geometry) -> Vec<f32> {
+        if let Some(plan) = g.winograd() {
+            return winograd::grad_input(dy, k, &plan);
+        }
         let ohw = g.out_pixels();
         let mut dx = vec![0f32; g.n * g.in_len()];
         let weights_t = MatRef::row_major(k, g.o, g.ckk()).t();
@@ -297,6 +321,9 @@ impl Conv2dOp {
     }
 
     fn grad_weight(&self, x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+        if let Some(plan) = g.winograd() {
+            return winograd::grad_weight(x, dy, &plan);
+        }
         let (ohw, ckk) = (g.out_pixels(), g.ckk());
         let threads = rayon::current_num_threads();
         let chunks = threads.min(g.n).max(1);

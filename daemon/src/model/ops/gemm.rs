@@ -43,6 +43,17 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// A `rows` x `cols` matrix whose rows start `row_stride` elements apart.
+    pub fn strided(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+        MatRef {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
     /// The transpose (no copy).
     pub fn t(self) -> Self {
         MatRef {

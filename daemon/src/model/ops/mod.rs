@@ -12,6 +12,7 @@ pub mod conv_bias;
 pub mod gemm;
 pub mod kernels;
 pub mod maxpool;
+mod winograd;
 
 use candle_core::{CpuStorage, Layout, Result};
 
