@@ -69,27 +69,27 @@ impl Plan {
         self.h.div_ceil(2)
     }
 
+    /// Tile columns that hold outputs.
     fn tiles_x(&self) -> usize {
         self.w.div_ceil(2)
     }
 
-    fn tiles_per_image(&self) -> usize {
-        self.tiles_y() * self.tiles_x()
+    /// Tiles per tile row: the output tiles and one spare, so that the window of
+    /// every tile starts at the same offset in each parity plane of the input
+    /// (see [`transform_inputs`]). The spare tile is computed and discarded.
+    fn row_stride(&self) -> usize {
+        self.tiles_x() + 1
     }
 
-    /// (image, tile row, tile column) of tile `t`, counted from the first image of
-    /// a group.
-    fn locate(&self, t: usize) -> (usize, usize, usize) {
-        let per = self.tiles_per_image();
-        let (n, r) = (t / per, t % per);
-        (n, r / self.tiles_x(), r % self.tiles_x())
+    fn tiles_per_image(&self) -> usize {
+        self.tiles_y() * self.row_stride()
     }
 
     /// Tiles per block: as many as fit [`BLOCK_BYTES`], whole tile rows, at least
     /// one row.
     fn block_tiles(&self) -> usize {
         let fit = BLOCK_BYTES / (XI * 4 * (self.c_in + self.c_out));
-        (fit / self.tiles_x()).max(1) * self.tiles_x()
+        (fit / self.row_stride()).max(1) * self.row_stride()
     }
 
     /// Images per group: enough for one block, at most the batch.
@@ -105,6 +105,7 @@ fn g_1d(a: f32, b: f32, c: f32) -> [f32; 4] {
     [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
 }
 
+#[cfg(test)]
 /// The 1D input transform `Bᵀ d`.
 fn bt_1d(d: [f32; 4]) -> [f32; 4] {
     [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
@@ -220,14 +221,27 @@ fn for_chunks(
     parallel: bool,
     f: impl Fn(usize, &mut [f32]) + Sync,
 ) {
+    for_chunks_with(data, chunk, parallel, 0, |_, i, c| f(i, c));
+}
+
+/// [`for_chunks`] with a buffer of `scratch` values per task, for `f` to use as
+/// it likes (not cleared between calls).
+fn for_chunks_with(
+    data: &mut [f32],
+    chunk: usize,
+    parallel: bool,
+    scratch: usize,
+    f: impl Fn(&mut [f32], usize, &mut [f32]) + Sync,
+) {
     if parallel {
         data.par_chunks_mut(chunk)
             .enumerate()
-            .for_each(|(i, c)| f(i, c));
+            .for_each_init(|| vec![0f32; scratch], |buf, (i, c)| f(buf, i, c));
     } else {
+        let mut buf = vec![0f32; scratch];
         data.chunks_mut(chunk)
             .enumerate()
-            .for_each(|(i, c)| f(i, c));
+            .for_each(|(i, c)| f(&mut buf, i, c));
     }
 }
 
@@ -239,56 +253,42 @@ struct Block {
     parallel: bool,
 }
 
-/// A run of consecutive tiles of one tile row: image, tile row, first and end
-/// tile column, and the index of the first within its block.
+/// Whole tile rows `ty0..ty1` of image `n` of a group, starting at tile `j0` of
+/// their block.
 #[derive(Clone, Copy)]
 struct Segment {
     n: usize,
-    ty: usize,
-    tx0: usize,
-    tx1: usize,
+    ty0: usize,
+    ty1: usize,
     j0: usize,
 }
 
 impl Segment {
-    fn len(&self) -> usize {
-        self.tx1 - self.tx0
+    fn rows(&self) -> usize {
+        self.ty1 - self.ty0
     }
 }
 
-/// The tile-row runs that make up `blk`.
+/// The per-image runs of tile rows that make up `blk` (blocks hold whole rows).
 fn segments(p: &Plan, blk: Block) -> impl Iterator<Item = Segment> + '_ {
-    let tw = p.tiles_x();
+    let (stride, per) = (p.row_stride(), p.tiles_per_image());
     let end = blk.start + blk.len;
     let mut t = blk.start;
     std::iter::from_fn(move || {
         if t >= end {
             return None;
         }
-        let (n, ty, tx0) = p.locate(t);
-        let tx1 = tw.min(tx0 + end - t);
+        let (n, ty0) = (t / per, t % per / stride);
+        let ty1 = p.tiles_y().min(ty0 + (end - t) / stride);
         let seg = Segment {
             n,
-            ty,
-            tx0,
-            tx1,
+            ty0,
+            ty1,
             j0: t - blk.start,
         };
-        t += tx1 - tx0;
+        t += (ty1 - ty0) * stride;
         Some(seg)
     })
-}
-
-/// Splits padded row `y` (input row `y - 1`, zero outside) of a plane into its even
-/// and odd padded columns: `even[k]` holds input column `2k - 1`, `odd[k]` column
-/// `2k`, zero outside.
-fn split_row(plane: &[f32], p: &Plan, y: usize, even: &mut [f32], odd: &mut [f32]) {
-    even.fill(0.0);
-    odd.fill(0.0);
-    let Some(row) = y.checked_sub(1).filter(|&iy| iy < p.h) else {
-        return;
-    };
-    deinterleave(&plane[row * p.w..][..p.w], odd, &mut even[1..]);
 }
 
 /// `first[k] = row[2k]`, `second[k] = row[2k + 1]` as far as `row` goes.
@@ -320,60 +320,83 @@ fn zip3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f
         .for_each(|(o, ((&a, &b), &c))| *o = f(a, b, c));
 }
 
+/// Splits `buf` into `N` consecutive pieces of `len` values.
+fn pieces<const N: usize>(buf: &mut [f32], len: usize) -> [&mut [f32]; N] {
+    let mut rest = &mut buf[..N * len];
+    std::array::from_fn(|_| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        head
+    })
+}
+
+/// The parity planes of padded rows `2·ty0 ..= 2·ty1 + 1` of an input plane
+/// (padded row/column `i` is input row/column `i - 1`, zero outside):
+/// `planes[ry * 2 + rx][a · stride + b]` holds padded (`2(ty0 + a) + ry`,
+/// `2b + rx`). Window position (r, c) of tile (ty0 + a, b) is then plane
+/// `(r % 2, c % 2)` at `(a + r / 2) · stride + b + c / 2`: one offset per position.
+fn parity_planes(plane: &[f32], p: &Plan, seg: &Segment, planes: &mut [&mut [f32]; 4]) {
+    let stride = p.row_stride();
+    planes.iter_mut().for_each(|q| q.fill(0.0));
+    for a in 0..=seg.rows() {
+        for ry in 0..2 {
+            let Some(iy) = (2 * (seg.ty0 + a) + ry).checked_sub(1).filter(|&r| r < p.h) else {
+                continue;
+            };
+            let row = &plane[iy * p.w..][..p.w];
+            let (even, odd) = planes[ry * 2..].split_at_mut(1);
+            // Padded column 2b + 1 is input column 2b; padded column 2b is 2b - 1.
+            deinterleave(
+                row,
+                &mut odd[0][a * stride..],
+                &mut even[0][a * stride + 1..],
+            );
+        }
+    }
+}
+
 /// Writes `V = Bᵀ d B` of every tile of `blk` and every channel of the group's
-/// input `x` into `v`, laid out `[channel][ξ][tile]`. Works a tile row at a time
-/// on whole rows, so the arithmetic runs across tiles in vector registers.
+/// input `x` into `v`, laid out `[channel][ξ][tile]`. Each transform is a few
+/// passes over whole segments of contiguous values, so it runs in vector registers.
 fn transform_inputs(x: &[f32], p: &Plan, blk: Block, v: &mut [f32]) {
-    let (k, len) = (p.tiles_x() + 1, blk.len);
-    for_chunks(
+    let (stride, len) = (p.row_stride(), blk.len);
+    let plane_len = (len / stride + 1) * stride + 1;
+    let (planes_len, scratch) = (4 * plane_len, 4 * plane_len + 8 * (len + 1));
+    for_chunks_with(
         &mut v[..p.c_in * XI * len],
         XI * len,
         blk.parallel,
-        |c, v_c| {
-            // rows[r] / rows[4 + r]: even / odd columns of padded row r of the window;
-            // cols[i] / cols[4 + i]: the same after the vertical transform.
-            let mut rows = vec![0f32; 8 * k];
-            let mut cols = vec![0f32; 8 * k];
+        scratch,
+        |buf, c, v_c| {
+            let (planes_buf, cols_buf) = buf.split_at_mut(planes_len);
             for seg in segments(p, blk) {
-                let plane = &x[(seg.n * p.c_in + c) * p.hw()..][..p.hw()];
-                let (even, odd) = rows.split_at_mut(4 * k);
-                for (r, (e, o)) in even
-                    .chunks_exact_mut(k)
-                    .zip(odd.chunks_exact_mut(k))
-                    .enumerate()
-                {
-                    split_row(plane, p, 2 * seg.ty + r, e, o);
-                }
-                for (src, dst) in rows.chunks_exact(4 * k).zip(cols.chunks_exact_mut(4 * k)) {
-                    let (r0, r1, r2, r3) =
-                        (&src[..k], &src[k..2 * k], &src[2 * k..3 * k], &src[3 * k..]);
-                    let (d0, rest) = dst.split_at_mut(k);
-                    let (d1, rest) = rest.split_at_mut(k);
-                    let (d2, d3) = rest.split_at_mut(k);
-                    for i in 0..k {
-                        let b = bt_1d([r0[i], r1[i], r2[i], r3[i]]);
-                        (d0[i], d1[i], d2[i], d3[i]) = (b[0], b[1], b[2], b[3]);
-                    }
+                let l = seg.rows() * stride;
+                let mut planes = pieces::<4>(planes_buf, (seg.rows() + 1) * stride + 1);
+                parity_planes(
+                    &x[(seg.n * p.c_in + c) * p.hw()..][..p.hw()],
+                    p,
+                    &seg,
+                    &mut planes,
+                );
+                // cols[i * 2 + rx]: row i of Bᵀ d for the columns of parity rx.
+                let cols = pieces::<8>(cols_buf, l + 1);
+                for rx in 0..2 {
+                    let (top, bottom) = (&planes[rx], &planes[2 + rx]);
+                    let (d0, d1) = (&top[..l + 1], &bottom[..l + 1]);
+                    let (d2, d3) = (&top[stride..][..l + 1], &bottom[stride..][..l + 1]);
+                    zip2(cols[rx], d0, d2, |a, c| a - c);
+                    zip2(cols[2 + rx], d1, d2, |b, c| b + c);
+                    zip2(cols[4 + rx], d2, d1, |c, b| c - b);
+                    zip2(cols[6 + rx], d1, d3, |b, d| b - d);
                 }
                 for i in 0..4 {
-                    let te = &cols[i * k..][seg.tx0..seg.tx1 + 1];
-                    let to = &cols[(4 + i) * k..][seg.tx0..seg.tx1 + 1];
+                    let (e, o) = (&cols[i * 2], &cols[i * 2 + 1]);
+                    let (e0, o0, e1, o1) = (&e[..l], &o[..l], &e[1..], &o[1..]);
                     let out = |jj: usize| (i * 4 + jj) * len + seg.j0;
-                    let n = seg.len();
-                    let (lo, hi) = (&te[..n], &te[1..]);
-                    let (olo, ohi) = (&to[..n], &to[1..]);
-                    for (d, (a, c)) in v_c[out(0)..][..n].iter_mut().zip(lo.iter().zip(hi)) {
-                        *d = a - c;
-                    }
-                    for (d, (b, c)) in v_c[out(1)..][..n].iter_mut().zip(olo.iter().zip(hi)) {
-                        *d = b + c;
-                    }
-                    for (d, (b, c)) in v_c[out(2)..][..n].iter_mut().zip(olo.iter().zip(hi)) {
-                        *d = c - b;
-                    }
-                    for (d, (b, dd)) in v_c[out(3)..][..n].iter_mut().zip(olo.iter().zip(ohi)) {
-                        *d = b - dd;
-                    }
+                    zip2(&mut v_c[out(0)..][..l], e0, e1, |a, c| a - c);
+                    zip2(&mut v_c[out(1)..][..l], o0, e1, |b, c| b + c);
+                    zip2(&mut v_c[out(2)..][..l], o0, e1, |b, c| c - b);
+                    zip2(&mut v_c[out(3)..][..l], o0, o1, |b, d| b - d);
                 }
             }
         },
@@ -428,58 +451,61 @@ fn forward_block(
 /// Writes `Aᵀ M A` (then `fin`) of every tile of `blk` from the products `m`
 /// (`[ξ][out][tile]`) into the group's output `y`, a tile row at a time.
 fn transform_outputs(m: &[f32], p: &Plan, blk: Block, fin: Finish<'_>, y: &mut [f32]) {
-    let (tw, len) = (p.tiles_x(), blk.len);
-    for_chunks(y, p.hw(), blk.parallel, |plane_index, out| {
-        let (n, o) = (plane_index / p.c_out, plane_index % p.c_out);
-        let bias = fin.bias.map_or(0.0, |b| b[o]);
-        // pr[r * 4 + c]: row r of Aᵀ M at column c; quad[r * 2 + c]: output (r, c)
-        // of each tile; rows[r]: output row r, the tiles' columns interleaved.
-        let mut pr = vec![0f32; 8 * tw];
-        let mut quad = vec![0f32; 4 * tw];
-        let mut rows = vec![0f32; 4 * tw];
-        for seg in segments(p, blk).filter(|s| s.n == n) {
-            let count = seg.len();
-            let ms = |xi: usize| &m[(xi * p.c_out + o) * len + seg.j0..][..count];
-            for c in 0..4 {
-                let (top, bottom) = pr.split_at_mut(4 * tw);
-                let (m0, m1, m2, m3) = (ms(c), ms(4 + c), ms(8 + c), ms(12 + c));
-                zip3(&mut top[c * tw..][..count], m0, m1, m2, |a, b, c| a + b + c);
-                zip3(&mut bottom[c * tw..][..count], m1, m2, m3, |b, c, d| {
-                    b - c - d
-                });
-            }
-            for r in 0..2 {
-                let row = |c: usize| &pr[(r * 4 + c) * tw..][..count];
-                let (q0, q1) = quad[r * 2 * tw..][..2 * tw].split_at_mut(tw);
-                zip3(&mut q0[..count], row(0), row(1), row(2), |a, b, c| {
-                    a + b + c
-                });
-                zip3(&mut q1[..count], row(1), row(2), row(3), |b, c, d| {
-                    b - c - d
-                });
-                let (left, right) = quad[r * 2 * tw..][..2 * tw].split_at(tw);
-                let dst = &mut rows[r * 2 * tw..][..2 * count];
-                for (pair, (&a, &b)) in dst.chunks_exact_mut(2).zip(left.iter().zip(right)) {
-                    (pair[0], pair[1]) = (a, b);
-                }
-            }
-            let x0 = 2 * seg.tx0;
-            let width = (p.w - x0).min(2 * count);
-            for r in 0..2 {
-                let oy = 2 * seg.ty + r;
-                if oy >= p.h {
-                    continue;
-                }
-                let row = &rows[r * 2 * tw..][..width];
-                let dst = &mut out[oy * p.w + x0..][..width];
+    let (stride, len) = (p.row_stride(), blk.len);
+    for_chunks_with(
+        y,
+        p.hw(),
+        blk.parallel,
+        12 * len,
+        |buf, plane_index, out| {
+            let (n, o) = (plane_index / p.c_out, plane_index % p.c_out);
+            let bias = fin.bias.map_or(0.0, |b| b[o]);
+            let finish = |v: f32| {
                 if fin.relu {
-                    zip2(dst, row, row, |v, _| (v + bias).max(0.0));
+                    (v + bias).max(0.0)
                 } else {
-                    zip2(dst, row, row, |v, _| v + bias);
+                    v + bias
+                }
+            };
+            let (rows_buf, quad_buf) = buf.split_at_mut(8 * len);
+            for seg in segments(p, blk).filter(|s| s.n == n) {
+                let l = seg.rows() * stride;
+                let ms = |xi: usize| &m[(xi * p.c_out + o) * len + seg.j0..][..l];
+                // rows[r * 4 + c]: row r of Aᵀ M, column c; quad[a * 2 + b]: output
+                // (a, b) of each tile.
+                let rows = pieces::<8>(rows_buf, l);
+                for c in 0..4 {
+                    let (m0, m1, m2, m3) = (ms(c), ms(4 + c), ms(8 + c), ms(12 + c));
+                    zip3(rows[c], m0, m1, m2, |a, b, c| a + b + c);
+                    zip3(rows[4 + c], m1, m2, m3, |b, c, d| b - c - d);
+                }
+                let quad = pieces::<4>(quad_buf, l);
+                for a in 0..2 {
+                    let r = |c: usize| &*rows[a * 4 + c];
+                    zip3(quad[a * 2], r(0), r(1), r(2), |a, b, c| a + b + c);
+                    zip3(quad[a * 2 + 1], r(1), r(2), r(3), |b, c, d| b - c - d);
+                }
+                for q in 0..seg.rows() {
+                    for a in 0..2 {
+                        let oy = 2 * (seg.ty0 + q) + a;
+                        if oy >= p.h {
+                            continue;
+                        }
+                        let (left, right) =
+                            (&quad[a * 2][q * stride..], &quad[a * 2 + 1][q * stride..]);
+                        let row = &mut out[oy * p.w..][..p.w];
+                        let mut pairs = row.chunks_exact_mut(2);
+                        for (pair, (&l, &r)) in (&mut pairs).zip(left.iter().zip(right)) {
+                            (pair[0], pair[1]) = (finish(l), finish(r));
+                        }
+                        if let [last] = pairs.into_remainder() {
+                            *last = finish(left[p.w / 2]);
+                        }
+                    }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 /// Per-task buffers of one block.
@@ -566,72 +592,53 @@ pub(super) fn grad_input(dy: &[f32], k: &[f32], p: &Plan) -> Vec<f32> {
     )
 }
 
-/// Splits output row `oy` of a plane (zero past the edges) into its even and odd
-/// columns from tile column `tx0` on.
-fn split_grad_row(
-    plane: &[f32],
-    p: &Plan,
-    oy: usize,
-    tx0: usize,
-    even: &mut [f32],
-    odd: &mut [f32],
-) {
-    even.fill(0.0);
-    odd.fill(0.0);
-    if oy >= p.h {
-        return;
-    }
-    let row = &plane[oy * p.w + 2 * tx0..(oy + 1) * p.w];
-    let len = row.len().min(2 * even.len());
-    deinterleave(&row[..len], even, odd);
-}
-
 /// Writes `A dY Aᵀ` of every tile of `blk` and every channel of the group's output
-/// gradient `dy` into `dm`, laid out `[channel][ξ][tile]`, a tile row at a time.
+/// gradient `dy` into `dm`, laid out `[channel][ξ][tile]` (zero for spare tiles).
 fn transform_grads(dy: &[f32], p: &Plan, blk: Block, dm: &mut [f32]) {
-    let (tw, len) = (p.tiles_x(), blk.len);
-    for_chunks(
+    let (stride, len) = (p.row_stride(), blk.len);
+    for_chunks_with(
         &mut dm[..p.c_out * XI * len],
         XI * len,
         blk.parallel,
-        |o, dm_o| {
-            // Even and odd columns of the tile row's top and bottom output rows; then
-            // cols[parity * 4 + i], row i of A applied down each column of that parity.
-            let mut rows = vec![0f32; 4 * tw];
-            let mut cols = vec![0f32; 8 * tw];
+        12 * len,
+        |buf, o, dm_o| {
+            let (parity_buf, cols_buf) = buf.split_at_mut(4 * len);
             for seg in segments(p, blk) {
+                let l = seg.rows() * stride;
                 let plane = &dy[(seg.n * p.c_out + o) * p.hw()..][..p.hw()];
-                let n = seg.len();
-                let (top, bottom) = rows.split_at_mut(2 * tw);
-                let (e0, o0) = top.split_at_mut(tw);
-                let (e1, o1) = bottom.split_at_mut(tw);
-                split_grad_row(plane, p, 2 * seg.ty, seg.tx0, &mut e0[..n], &mut o0[..n]);
-                split_grad_row(
-                    plane,
-                    p,
-                    2 * seg.ty + 1,
-                    seg.tx0,
-                    &mut e1[..n],
-                    &mut o1[..n],
-                );
-                for (parity, (t, b)) in [(&*e0, &*e1), (&*o0, &*o1)].into_iter().enumerate() {
-                    let (t, b) = (&t[..n], &b[..n]);
-                    let col = &mut cols[parity * 4 * tw..][..4 * tw];
-                    let (c0, rest) = col.split_at_mut(tw);
-                    let (c1, rest) = rest.split_at_mut(tw);
-                    let (c2, c3) = rest.split_at_mut(tw);
-                    zip2(&mut c0[..n], t, b, |t, _| t);
-                    zip2(&mut c1[..n], t, b, |t, b| t + b);
-                    zip2(&mut c2[..n], t, b, |t, b| t - b);
-                    zip2(&mut c3[..n], t, b, |_, b| -b);
+                // parity[a * 2 + b][q · stride + tx]: dY (a, b) of tile (ty0 + q, tx).
+                let mut parity = pieces::<4>(parity_buf, l);
+                parity.iter_mut().for_each(|d| d.fill(0.0));
+                for q in 0..seg.rows() {
+                    for a in 0..2 {
+                        let oy = 2 * (seg.ty0 + q) + a;
+                        if oy < p.h {
+                            let (even, odd) = parity[a * 2..].split_at_mut(1);
+                            let row = &plane[oy * p.w..][..p.w];
+                            deinterleave(
+                                row,
+                                &mut even[0][q * stride..],
+                                &mut odd[0][q * stride..],
+                            );
+                        }
+                    }
+                }
+                // cols[b * 4 + i]: row i of A dY, column b.
+                let cols = pieces::<8>(cols_buf, l);
+                for b in 0..2 {
+                    let (t, d) = (&*parity[b], &*parity[2 + b]);
+                    zip2(cols[b * 4], t, d, |t, _| t);
+                    zip2(cols[b * 4 + 1], t, d, |t, d| t + d);
+                    zip2(cols[b * 4 + 2], t, d, |t, d| t - d);
+                    zip2(cols[b * 4 + 3], t, d, |_, d| -d);
                 }
                 for i in 0..4 {
-                    let (ce, co) = (&cols[i * tw..][..n], &cols[(4 + i) * tw..][..n]);
+                    let (ce, co) = (&*cols[i], &*cols[4 + i]);
                     let out = |jj: usize| (i * 4 + jj) * len + seg.j0;
-                    zip2(&mut dm_o[out(0)..][..n], ce, co, |e, _| e);
-                    zip2(&mut dm_o[out(1)..][..n], ce, co, |e, o| e + o);
-                    zip2(&mut dm_o[out(2)..][..n], ce, co, |e, o| e - o);
-                    zip2(&mut dm_o[out(3)..][..n], ce, co, |_, o| -o);
+                    zip2(&mut dm_o[out(0)..][..l], ce, co, |e, _| e);
+                    zip2(&mut dm_o[out(1)..][..l], ce, co, |e, o| e + o);
+                    zip2(&mut dm_o[out(2)..][..l], ce, co, |e, o| e - o);
+                    zip2(&mut dm_o[out(3)..][..l], ce, co, |_, o| -o);
                 }
             }
         },
