@@ -6,8 +6,6 @@
 //! gradient to the first maximum of its window in row-major order, as TensorFlow's
 //! `MaxPoolGrad` does. On other devices the forward falls back to candle's kernel.
 
-use std::cmp::Ordering;
-
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -94,33 +92,50 @@ impl MaxPool {
     /// Index (within a plane) of the first maximum of the window at (`oy`, `ox`).
     fn argmax<T: Copy + PartialOrd>(&self, plane: &[T], d: &Dims, oy: usize, ox: usize) -> usize {
         let mut best = oy * self.stride * d.w + ox * self.stride;
+        let mut top = plane[best];
         for ky in 0..self.kernel {
             let row = (oy * self.stride + ky) * d.w + ox * self.stride;
-            for i in row..row + self.kernel {
-                // Not "less or equal" rather than "greater", so that a NaN wins.
-                let not_above = matches!(
-                    plane[i].partial_cmp(&plane[best]),
-                    Some(Ordering::Less | Ordering::Equal)
-                );
-                if !not_above {
-                    best = i;
+            for (i, &v) in plane[row..row + self.kernel].iter().enumerate() {
+                // Not "less or equal" rather than "greater", so that a NaN wins; on
+                // the running value, so the compiler can select without branching.
+                #[allow(clippy::neg_cmp_op_on_partial_ord)]
+                if !(v <= top) {
+                    (best, top) = (row + i, v);
                 }
             }
         }
         best
     }
 
+    /// Window maxima, a row of windows at a time: the maximum down the window's
+    /// rows for every column, then across each window's columns. Both passes are
+    /// branch-free, so they vectorize (the window-by-window scan of [`Self::argmax`]
+    /// took a sixth of a batch-32 VoVNet inference). Equal to the value at the
+    /// backward pass's argmax for any input without NaN; a NaN in a window gives NaN.
     fn fwd<T: Copy + PartialOrd + Send + Sync + Default>(&self, src: &[T], d: &Dims) -> Vec<T> {
         let mut dst = vec![T::default(); d.planes * d.oh * d.ow];
+        let span = (d.ow - 1) * self.stride + self.kernel;
         dst.par_chunks_mut(d.oh * d.ow)
             .zip(src.par_chunks(d.h * d.w))
-            .for_each(|(out, plane)| {
-                for oy in 0..d.oh {
-                    for ox in 0..d.ow {
-                        out[oy * d.ow + ox] = plane[self.argmax(plane, d, oy, ox)];
+            .for_each_init(
+                || vec![T::default(); span],
+                |down, (out, plane)| {
+                    for (oy, out_row) in out.chunks_exact_mut(d.ow).enumerate() {
+                        let top = oy * self.stride;
+                        down.copy_from_slice(&plane[top * d.w..][..span]);
+                        for ky in 1..self.kernel {
+                            let row = &plane[(top + ky) * d.w..][..span];
+                            down.iter_mut()
+                                .zip(row)
+                                .for_each(|(m, &v)| *m = larger(*m, v));
+                        }
+                        for (ox, o) in out_row.iter_mut().enumerate() {
+                            let window = &down[ox * self.stride..][..self.kernel];
+                            *o = window[1..].iter().fold(window[0], |m, &v| larger(m, v));
+                        }
                     }
-                }
-            });
+                },
+            );
         dst
     }
 
@@ -140,6 +155,17 @@ impl MaxPool {
                 }
             });
         dst
+    }
+}
+
+/// The larger of `a` and `b`, or whichever is NaN.
+#[inline]
+#[allow(clippy::eq_op)] // `v != v` is the NaN test for any `PartialOrd` type
+fn larger<T: Copy + PartialOrd>(a: T, b: T) -> T {
+    if b > a || b != b {
+        b
+    } else {
+        a
     }
 }
 
