@@ -393,19 +393,25 @@ impl CustomOp2 for Conv2dOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (dx, dk) = self.backward(x, k, &grad.contiguous()?)?;
-        Ok((Some(dx), Some(dk)))
+        Ok((dx, Some(dk)))
     }
 }
 
 impl Conv2dOp {
-    /// The input and kernel gradients for the contiguous output gradient `grad`.
+    /// The input and kernel gradients for the contiguous output gradient `grad`;
+    /// no input gradient when nothing upstream of `x` needs one (the network's
+    /// input images), which candle's backprop would compute and then drop.
     pub(super) fn backward(
         &self,
         x: &Tensor,
         k: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Tensor, Tensor)> {
-        let dx = grad.apply_op2_no_bwd(k, &GradInput(*self, x.shape().clone()))?;
+    ) -> Result<(Option<Tensor>, Tensor)> {
+        let dx = if x.track_op() {
+            Some(grad.apply_op2_no_bwd(k, &GradInput(*self, x.shape().clone()))?)
+        } else {
+            None
+        };
         let dk = x.apply_op2_no_bwd(grad, &GradWeight(*self, k.shape().clone()))?;
         Ok((dx, dk))
     }
@@ -535,6 +541,24 @@ mod tests {
         )?; // strided 1x1
         check((1, 8, 5, 5), 4, 3, valid)?; // batch 1: multiply-parallel path
         check((5, 2, 4, 4), 3, 3, same) // more images than threads
+    }
+
+    #[test]
+    fn winograd_path_matches_candle() -> Result<()> {
+        let same = Conv2dOp {
+            stride: 1,
+            padding: 1,
+        };
+        for (x, o) in [
+            ((3, 16, 9, 7), 17),   // odd sizes, several image groups
+            ((1, 16, 16, 16), 16), // one image: phase-parallel blocks
+            ((4, 17, 8, 8), 20),   // more images than threads
+        ] {
+            let g = Geometry::new(same, &Shape::from(x), &Shape::from((o, x.1, 3, 3)))?;
+            assert!(g.winograd().is_some(), "{x:?} -> {o} should take Winograd");
+            check(x, o, 3, same)?;
+        }
+        Ok(())
     }
 
     #[test]

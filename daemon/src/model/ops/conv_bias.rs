@@ -69,7 +69,7 @@ impl CustomOp3 for ConvBias {
         }
         let grad = grad.contiguous()?;
         let (dx, dk) = self.op.backward(x, k, &grad)?;
-        Ok((Some(dx), Some(dk), Some(channel_sum(&grad)?)))
+        Ok((dx, Some(dk), Some(channel_sum(&grad)?)))
     }
 }
 

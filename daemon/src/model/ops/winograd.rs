@@ -7,14 +7,15 @@
 //! positions ξ of the transform, one matrix multiply `M_ξ = U_ξ · V_ξ` (output
 //! channels x input channels times input channels x tiles): 16 multiplies per 4
 //! outputs where im2col needs 36, so 2.25x fewer multiply-adds. The transforms only
-//! add and halve (exact in binary), so results differ from im2col by rounding only.
+//! add, subtract and halve, so results differ from im2col by rounding only.
 //!
 //! Backward is the same algebra transposed: the input gradient is this convolution
 //! of the output gradient with the kernel rotated by 180° and its channels swapped;
 //! the weight gradient is `Gᵀ (Σ_tiles (A dY Aᵀ) ⊙ V) G`, again 16 multiplies.
 //!
-//! Tiles are processed in blocks small enough that the transformed inputs and
-//! products stay in a core's cache. A batch with at least as many image groups as
+//! Tiles are processed in blocks of whole tile rows (about [`BLOCK_BYTES`] of
+//! transformed inputs and products each), every transform as a few long passes
+//! over contiguous values. A batch with at least as many image groups as
 //! threads runs one group per task with single-threaded multiplies; a smaller one
 //! (batch-1 inference) runs its blocks in turn, each phase parallel inside.
 
@@ -119,24 +120,6 @@ fn g_1d(a: f32, b: f32, c: f32) -> [f32; 4] {
     [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
 }
 
-#[cfg(test)]
-/// The 1D input transform `Bᵀ d`.
-fn bt_1d(d: [f32; 4]) -> [f32; 4] {
-    [d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]]
-}
-
-#[cfg(test)]
-/// The 1D output transform `Aᵀ m`: 4 values to 2.
-fn at_1d(m: [f32; 4]) -> [f32; 2] {
-    [m[0] + m[1] + m[2], m[1] - m[2] - m[3]]
-}
-
-#[cfg(test)]
-/// The transpose of [`at_1d`]: an output gradient pair to 4 values.
-fn a_1d(y0: f32, y1: f32) -> [f32; 4] {
-    [y0, y0 + y1, y0 - y1, -y1]
-}
-
 /// The transpose of [`g_1d`]: 4 transformed-kernel gradients to 3 taps.
 fn gt_1d(u: [f32; 4]) -> [f32; 3] {
     [
@@ -152,38 +135,6 @@ fn kernel_tile(g: &[f32]) -> [f32; XI] {
     let mut out = [0f32; XI];
     for i in 0..4 {
         out[i * 4..i * 4 + 4].copy_from_slice(&g_1d(cols[0][i], cols[1][i], cols[2][i]));
-    }
-    out
-}
-
-#[cfg(test)]
-/// `Bᵀ d B` of a row-major 4x4 tile.
-fn input_tile(d: &[f32; XI]) -> [f32; XI] {
-    let cols: [[f32; 4]; 4] = std::array::from_fn(|j| bt_1d([d[j], d[4 + j], d[8 + j], d[12 + j]]));
-    let mut out = [0f32; XI];
-    for i in 0..4 {
-        out[i * 4..i * 4 + 4]
-            .copy_from_slice(&bt_1d([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]));
-    }
-    out
-}
-
-#[cfg(test)]
-/// `Aᵀ m A` of a row-major 4x4 product: the 2x2 output tile, row-major.
-fn output_tile(m: &[f32; XI]) -> [f32; 4] {
-    let cols: [[f32; 2]; 4] = std::array::from_fn(|j| at_1d([m[j], m[4 + j], m[8 + j], m[12 + j]]));
-    let top = at_1d([cols[0][0], cols[1][0], cols[2][0], cols[3][0]]);
-    let bottom = at_1d([cols[0][1], cols[1][1], cols[2][1], cols[3][1]]);
-    [top[0], top[1], bottom[0], bottom[1]]
-}
-
-#[cfg(test)]
-/// `A dY Aᵀ` of a row-major 2x2 output gradient, row-major 4x4.
-fn grad_output_tile(dy: [f32; 4]) -> [f32; XI] {
-    let cols = [a_1d(dy[0], dy[2]), a_1d(dy[1], dy[3])];
-    let mut out = [0f32; XI];
-    for i in 0..4 {
-        out[i * 4..i * 4 + 4].copy_from_slice(&a_1d(cols[0][i], cols[1][i]));
     }
     out
 }
@@ -774,12 +725,16 @@ mod tests {
             };
             let x = values(n * c_in * h * w, 1);
             let k = values(c_out * c_in * 9, 2);
-            let none = Finish {
-                bias: None,
-                relu: false,
+            let bias = values(c_out, 5);
+            let fin = Finish {
+                bias: Some(&bias),
+                relu: true,
             };
-            let got = forward(&x, &k, &p, none);
-            let want = direct(&x, &k, &p);
+            let got = forward(&x, &k, &p, fin);
+            let mut want = direct(&x, &k, &p);
+            for (plane, &b) in want.chunks_exact_mut(h * w).zip(bias.iter().cycle()) {
+                plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+            }
             let err = got
                 .iter()
                 .zip(&want)
