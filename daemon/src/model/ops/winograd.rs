@@ -501,7 +501,9 @@ fn per_group(
     let chunk = p.group_images() * per_image;
     let groups = p.n.div_ceil(p.group_images());
     if groups >= threads && threads > 1 {
+        // At most four tasks a thread: each allocates (and zeroes) its own scratch.
         out.par_chunks_mut(chunk)
+            .with_min_len(groups.div_ceil(4 * threads))
             .enumerate()
             .for_each_init(|| Scratch::new(p), |s, (gi, o)| f(gi, o, s, false));
     } else {
