@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::f32_slice;
 use super::gemm::{matmul, MatMut, MatRef};
-use super::winograd::{self, Finish, Plan};
+use super::winograd::{self, Plan};
 
 /// A convolution with equal stride and zero padding on both axes, no bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,11 +256,7 @@ impl Conv2dOp {
         epilogue: Option<Epilogue<'_>>,
     ) -> Vec<f32> {
         if let Some(plan) = g.winograd() {
-            let fin = Finish {
-                bias: epilogue.map(|e| e.bias),
-                relu: epilogue.is_some_and(|e| e.relu),
-            };
-            return winograd::forward(x, k, &plan, fin);
+            return winograd::forward(x, k, &plan, epilogue);
         }
         let ohw = g.out_pixels();
         let mut y = vec![0f32; g.n * g.o * ohw];

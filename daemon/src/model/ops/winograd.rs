@@ -21,6 +21,7 @@
 
 use rayon::prelude::*;
 
+use super::conv::Epilogue;
 use super::gemm::{matmul, MatMut, MatRef};
 
 /// Positions of a 4x4 transformed tile.
@@ -295,6 +296,41 @@ fn pieces<const N: usize>(buf: &mut [f32], len: usize) -> [&mut [f32]; N] {
     })
 }
 
+/// Rows `first..first + N` of `buf` (rows of `len` values), each cut to
+/// `at..at + width`.
+fn rows_mut<const N: usize>(
+    buf: &mut [f32],
+    len: usize,
+    first: usize,
+    at: usize,
+    width: usize,
+) -> [&mut [f32]; N] {
+    let mut rows = buf.chunks_exact_mut(len).skip(first);
+    std::array::from_fn(|_| &mut rows.next().expect("row inside the buffer")[at..][..width])
+}
+
+/// `Bᵀ d` value by value: `out[i][k] = (Bᵀ [d0[k], d1[k], d2[k], d3[k]])[i]`.
+fn bt_pass(out: &mut [&mut [f32]], d: [&[f32]; 4]) {
+    zip2(&mut *out[0], d[0], d[2], |a, c| a - c);
+    zip2(&mut *out[1], d[1], d[2], |b, c| b + c);
+    zip2(&mut *out[2], d[2], d[1], |c, b| c - b);
+    zip2(&mut *out[3], d[1], d[3], |b, d| b - d);
+}
+
+/// `Aᵀ m` value by value: 4 rows to 2.
+fn at_pass(out: &mut [&mut [f32]], m: [&[f32]; 4]) {
+    zip3(&mut *out[0], m[0], m[1], m[2], |a, b, c| a + b + c);
+    zip3(&mut *out[1], m[1], m[2], m[3], |b, c, d| b - c - d);
+}
+
+/// `A y` value by value (the transpose of [`at_pass`]): 2 rows to 4.
+fn a_pass(out: &mut [&mut [f32]], y0: &[f32], y1: &[f32]) {
+    zip2(&mut *out[0], y0, y1, |a, _| a);
+    zip2(&mut *out[1], y0, y1, |a, b| a + b);
+    zip2(&mut *out[2], y0, y1, |a, b| a - b);
+    zip2(&mut *out[3], y0, y1, |_, b| -b);
+}
+
 /// The parity planes of padded rows `2·ty0 ..= 2·ty1 + 1` of an input plane
 /// (padded row/column `i` is input row/column `i - 1`, zero outside):
 /// `planes[ry * 2 + rx][a · stride + b]` holds padded (`2(ty0 + a) + ry`,
@@ -343,25 +379,18 @@ fn transform_inputs(x: &[f32], p: &Plan, blk: Block, v: &mut [f32]) {
                     &seg,
                     &mut planes,
                 );
-                // cols[i * 2 + rx]: row i of Bᵀ d for the columns of parity rx.
-                let cols = pieces::<8>(cols_buf, l + 1);
-                for rx in 0..2 {
+                // cols[rx * 4 + i]: row i of Bᵀ d for the columns of parity rx.
+                let mut cols = pieces::<8>(cols_buf, l + 1);
+                for (rx, out) in cols.chunks_exact_mut(4).enumerate() {
                     let (top, bottom) = (&planes[rx], &planes[2 + rx]);
                     let (d0, d1) = (&top[..l + 1], &bottom[..l + 1]);
                     let (d2, d3) = (&top[stride..][..l + 1], &bottom[stride..][..l + 1]);
-                    zip2(cols[rx], d0, d2, |a, c| a - c);
-                    zip2(cols[2 + rx], d1, d2, |b, c| b + c);
-                    zip2(cols[4 + rx], d2, d1, |c, b| c - b);
-                    zip2(cols[6 + rx], d1, d3, |b, d| b - d);
+                    bt_pass(out, [d0, d1, d2, d3]);
                 }
                 for i in 0..4 {
-                    let (e, o) = (&cols[i * 2], &cols[i * 2 + 1]);
-                    let (e0, o0, e1, o1) = (&e[..l], &o[..l], &e[1..], &o[1..]);
-                    let out = |jj: usize| (i * 4 + jj) * len + seg.j0;
-                    zip2(&mut v_c[out(0)..][..l], e0, e1, |a, c| a - c);
-                    zip2(&mut v_c[out(1)..][..l], o0, e1, |b, c| b + c);
-                    zip2(&mut v_c[out(2)..][..l], o0, e1, |b, c| c - b);
-                    zip2(&mut v_c[out(3)..][..l], o0, o1, |b, d| b - d);
+                    let (e, o) = (&cols[i], &cols[4 + i]);
+                    let mut out = rows_mut::<4>(v_c, len, i * 4, seg.j0, l);
+                    bt_pass(&mut out, [&e[..l], &o[..l], &e[1..], &o[1..]]);
                 }
             }
         },
@@ -373,15 +402,6 @@ fn position(v: &[f32], rows: usize, xi: usize, len: usize) -> MatRef<'_> {
     MatRef::strided(&v[xi * len..], rows, len, XI * len)
 }
 
-/// What the output transform does besides writing: add a bias per channel, clamp.
-#[derive(Clone, Copy)]
-pub(super) struct Finish<'a> {
-    /// One value per output channel, if any.
-    pub(super) bias: Option<&'a [f32]>,
-    /// ReLU after the bias.
-    pub(super) relu: bool,
-}
-
 /// One block of the forward pass: transforms, 16 multiplies into `m`
 /// (`[ξ][out][tile]`), and the output transform into the group's output `y`.
 fn forward_block(
@@ -389,7 +409,7 @@ fn forward_block(
     u: &[f32],
     p: &Plan,
     blk: Block,
-    fin: Finish<'_>,
+    epilogue: Option<Epilogue<'_>>,
     y: &mut [f32],
     s: &mut Scratch,
 ) {
@@ -410,12 +430,18 @@ fn forward_block(
             );
         },
     );
-    transform_outputs(&s.m, p, blk, fin, y);
+    transform_outputs(&s.m, p, blk, epilogue, y);
 }
 
-/// Writes `Aᵀ M A` (then `fin`) of every tile of `blk` from the products `m`
+/// Writes `Aᵀ M A` (then `epilogue`) of every tile of `blk` from the products `m`
 /// (`[ξ][out][tile]`) into the group's output `y`, a tile row at a time.
-fn transform_outputs(m: &[f32], p: &Plan, blk: Block, fin: Finish<'_>, y: &mut [f32]) {
+fn transform_outputs(
+    m: &[f32],
+    p: &Plan,
+    blk: Block,
+    epilogue: Option<Epilogue<'_>>,
+    y: &mut [f32],
+) {
     let (stride, len) = (p.row_stride(), blk.len);
     for_chunks_with(
         y,
@@ -424,9 +450,10 @@ fn transform_outputs(m: &[f32], p: &Plan, blk: Block, fin: Finish<'_>, y: &mut [
         12 * len,
         |buf, plane_index, out| {
             let (n, o) = (plane_index / p.c_out, plane_index % p.c_out);
-            let bias = fin.bias.map_or(0.0, |b| b[o]);
+            let bias = epilogue.map_or(0.0, |e| e.bias[o]);
+            let relu = epilogue.is_some_and(|e| e.relu);
             let finish = |v: f32| {
-                if fin.relu {
+                if relu {
                     (v + bias).max(0.0)
                 } else {
                     v + bias
@@ -438,17 +465,18 @@ fn transform_outputs(m: &[f32], p: &Plan, blk: Block, fin: Finish<'_>, y: &mut [
                 let ms = |xi: usize| &m[(xi * p.c_out + o) * len + seg.j0..][..l];
                 // rows[r * 4 + c]: row r of Aᵀ M, column c; quad[a * 2 + b]: output
                 // (a, b) of each tile.
-                let rows = pieces::<8>(rows_buf, l);
+                let [r00, r01, r02, r03, r10, r11, r12, r13] = pieces::<8>(rows_buf, l);
+                let mut rows = [[r00, r01, r02, r03], [r10, r11, r12, r13]];
                 for c in 0..4 {
-                    let (m0, m1, m2, m3) = (ms(c), ms(4 + c), ms(8 + c), ms(12 + c));
-                    zip3(rows[c], m0, m1, m2, |a, b, c| a + b + c);
-                    zip3(rows[4 + c], m1, m2, m3, |b, c, d| b - c - d);
+                    let [top, bottom] = &mut rows;
+                    at_pass(
+                        &mut [&mut *top[c], &mut *bottom[c]],
+                        [ms(c), ms(4 + c), ms(8 + c), ms(12 + c)],
+                    );
                 }
-                let quad = pieces::<4>(quad_buf, l);
-                for a in 0..2 {
-                    let r = |c: usize| &*rows[a * 4 + c];
-                    zip3(quad[a * 2], r(0), r(1), r(2), |a, b, c| a + b + c);
-                    zip3(quad[a * 2 + 1], r(1), r(2), r(3), |b, c, d| b - c - d);
+                let mut quad = pieces::<4>(quad_buf, l);
+                for (out, r) in quad.chunks_exact_mut(2).zip(&rows) {
+                    at_pass(out, [&*r[0], &*r[1], &*r[2], &*r[3]]);
                 }
                 for q in 0..seg.rows() {
                     for a in 0..2 {
@@ -525,37 +553,33 @@ fn blocks(p: &Plan, images: usize, parallel: bool) -> impl Iterator<Item = Block
 }
 
 /// Convolves `x` (N, in, H, W) with the (out, in, 3, 3) kernel `k`, padding 1.
-fn convolve(x: &[f32], u: &[f32], p: &Plan, fin: Finish<'_>) -> Vec<f32> {
+fn convolve(x: &[f32], u: &[f32], p: &Plan, epilogue: Option<Epilogue<'_>>) -> Vec<f32> {
     let mut y = vec![0f32; p.n * p.c_out * p.hw()];
     let group_in = p.group_images() * p.c_in * p.hw();
     per_group(&mut y, p.c_out * p.hw(), p, |gi, y_g, s, parallel| {
         let x_g = &x[gi * group_in..];
         let images = y_g.len() / (p.c_out * p.hw());
         for blk in blocks(p, images, parallel) {
-            forward_block(x_g, u, p, blk, fin, y_g, s);
+            forward_block(x_g, u, p, blk, epilogue, y_g, s);
         }
     });
     y
 }
 
 /// The forward pass: `x` (N, in, H, W) convolved with the (out, in, 3, 3) kernel
-/// `k` at padding 1, then `fin`.
-pub(super) fn forward(x: &[f32], k: &[f32], p: &Plan, fin: Finish<'_>) -> Vec<f32> {
-    convolve(x, &transform_kernel(k, p.c_out, p.c_in), p, fin)
+/// `k` at padding 1, then `epilogue`.
+pub(super) fn forward(x: &[f32], k: &[f32], p: &Plan, epilogue: Option<Epilogue<'_>>) -> Vec<f32> {
+    convolve(x, &transform_kernel(k, p.c_out, p.c_in), p, epilogue)
 }
 
 /// The input gradient for the output gradient `dy` (N, out, H, W).
 pub(super) fn grad_input(dy: &[f32], k: &[f32], p: &Plan) -> Vec<f32> {
     let rotated = rotate_kernel(k, p.c_out, p.c_in);
-    let none = Finish {
-        bias: None,
-        relu: false,
-    };
     convolve(
         dy,
         &transform_kernel(&rotated, p.c_in, p.c_out),
         &p.transposed(),
-        none,
+        None,
     )
 }
 
@@ -591,21 +615,13 @@ fn transform_grads(dy: &[f32], p: &Plan, blk: Block, dm: &mut [f32]) {
                     }
                 }
                 // cols[b * 4 + i]: row i of A dY, column b.
-                let cols = pieces::<8>(cols_buf, l);
-                for b in 0..2 {
-                    let (t, d) = (&*parity[b], &*parity[2 + b]);
-                    zip2(cols[b * 4], t, d, |t, _| t);
-                    zip2(cols[b * 4 + 1], t, d, |t, d| t + d);
-                    zip2(cols[b * 4 + 2], t, d, |t, d| t - d);
-                    zip2(cols[b * 4 + 3], t, d, |_, d| -d);
+                let mut cols = pieces::<8>(cols_buf, l);
+                for (b, out) in cols.chunks_exact_mut(4).enumerate() {
+                    a_pass(out, parity[b], parity[2 + b]);
                 }
                 for i in 0..4 {
-                    let (ce, co) = (&*cols[i], &*cols[4 + i]);
-                    let out = |jj: usize| (i * 4 + jj) * len + seg.j0;
-                    zip2(&mut dm_o[out(0)..][..l], ce, co, |e, _| e);
-                    zip2(&mut dm_o[out(1)..][..l], ce, co, |e, o| e + o);
-                    zip2(&mut dm_o[out(2)..][..l], ce, co, |e, o| e - o);
-                    zip2(&mut dm_o[out(3)..][..l], ce, co, |_, o| -o);
+                    let mut out = rows_mut::<4>(dm_o, len, i * 4, seg.j0, l);
+                    a_pass(&mut out, cols[i], cols[4 + i]);
                 }
             }
         },
@@ -728,11 +744,11 @@ mod tests {
             let x = values(n * c_in * h * w, 1);
             let k = values(c_out * c_in * 9, 2);
             let bias = values(c_out, 5);
-            let fin = Finish {
-                bias: Some(&bias),
+            let epilogue = Epilogue {
+                bias: &bias,
                 relu: true,
             };
-            let got = forward(&x, &k, &p, fin);
+            let got = forward(&x, &k, &p, Some(epilogue));
             let mut want = direct(&x, &k, &p);
             for (plane, &b) in want.chunks_exact_mut(h * w).zip(bias.iter().cycle()) {
                 plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
