@@ -292,7 +292,7 @@ fn bn_affine_reference(xs: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> 
 #[cfg(test)]
 mod tests {
     use super::super::channel::channel_stats;
-    use super::super::testing::rel_diff;
+    use super::super::testing::{grad_diffs, rel_diff};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -322,10 +322,8 @@ mod tests {
                     let negative = ours.lt(0f32)?.to_dtype(candle_core::DType::U32)?;
                     assert_eq!(negative.sum_all()?.to_scalar::<u32>()?, 0);
                 }
-                let g1 = (ours * &w)?.sum_all()?.backward()?;
-                let g2 = (theirs * &w)?.sum_all()?.backward()?;
-                for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
-                    let d = rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?;
+                let vars = [("x", &x), ("gamma", &gamma), ("beta", &beta)];
+                for (name, d) in grad_diffs(&ours, &theirs, &w, &vars)? {
                     assert!(d < 1e-4, "grad {name} {dims:?} relu {relu}: {d}");
                 }
             }

@@ -482,7 +482,7 @@ pub fn conv2d_reference(xs: &Tensor, kernel: &Tensor, op: Conv2dOp) -> Result<Te
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::rel_diff;
+    use super::super::testing::{grad_diffs, rel_diff};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -499,10 +499,7 @@ mod tests {
             "forward {x:?} k{k} {op:?}"
         );
         let w = Tensor::randn(0f32, 1., theirs.shape(), &dev)?;
-        let g1 = (ours * &w)?.sum_all()?.backward()?;
-        let g2 = (theirs * &w)?.sum_all()?.backward()?;
-        for (name, v) in [("input", &xs), ("kernel", &ks)] {
-            let d = rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?;
+        for (name, d) in grad_diffs(&ours, &theirs, &w, &[("input", &xs), ("kernel", &ks)])? {
             assert!(d < 1e-4, "{name} gradient {x:?} k{k} {op:?}: {d}");
         }
         Ok(())

@@ -128,7 +128,7 @@ pub fn conv2d_bias_relu_reference(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::rel_diff;
+    use super::super::testing::{grad_diffs, rel_diff};
     use super::*;
     use candle_core::{Device, Var};
 
@@ -158,10 +158,8 @@ mod tests {
                 "forward {x:?} k{k} {op:?}"
             );
             let w = Tensor::randn(0f32, 1., theirs.shape(), &dev)?;
-            let g1 = (ours * &w)?.sum_all()?.backward()?;
-            let g2 = (theirs * &w)?.sum_all()?.backward()?;
-            for (name, v) in [("input", &xs), ("kernel", &ks), ("bias", &bias)] {
-                let d = rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?;
+            let vars = [("input", &xs), ("kernel", &ks), ("bias", &bias)];
+            for (name, d) in grad_diffs(&ours, &theirs, &w, &vars)? {
                 assert!(d < 1e-4, "{name} gradient {x:?} k{k} {op:?}: {d}");
             }
         }

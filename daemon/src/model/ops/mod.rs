@@ -33,7 +33,22 @@ pub(crate) fn nchw(l: &Layout) -> Result<(usize, usize, usize)> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    use candle_core::{Result, Tensor};
+    use candle_core::{Result, Tensor, Var};
+
+    /// For `Σ w ⊙ ours` and `Σ w ⊙ theirs`: the [`rel_diff`] of the gradients of
+    /// each named variable.
+    pub(crate) fn grad_diffs<'a>(
+        ours: &Tensor,
+        theirs: &Tensor,
+        w: &Tensor,
+        vars: &[(&'a str, &Var)],
+    ) -> Result<Vec<(&'a str, f32)>> {
+        let g1 = (ours * w)?.sum_all()?.backward()?;
+        let g2 = (theirs * w)?.sum_all()?.backward()?;
+        vars.iter()
+            .map(|&(name, v)| Ok((name, rel_diff(g1.get(v).unwrap(), g2.get(v).unwrap())?)))
+            .collect()
+    }
 
     /// Largest absolute difference between two tensors, relative to the largest
     /// magnitude of `b` (at least 1).
