@@ -1,17 +1,19 @@
-//! 3x3 stride-1 "same" convolutions by Winograd's minimal filtering F(2x2, 3x3)
+//! 3x3 stride-1 "same" convolutions by Winograd's minimal filtering F(4x4, 3x3)
 //! (Lavin and Gray 2016, "Fast Algorithms for Convolutional Neural Networks").
 //!
-//! Each 2x2 output tile comes from the 4x4 input tile around it: with `U = G g Gᵀ`
-//! the 4x4 transform of a 3x3 kernel and `V = Bᵀ d B` that of an input tile, the
-//! tile is `Aᵀ (Σ_c U ⊙ V) A`. The sum over input channels is, for each of the 16
+//! Each 4x4 output tile comes from the 6x6 input tile around it: with `U = G g Gᵀ`
+//! the 6x6 transform of a 3x3 kernel and `V = Bᵀ d B` that of an input tile, the
+//! tile is `Aᵀ (Σ_c U ⊙ V) A`. The sum over input channels is, for each of the 36
 //! positions ξ of the transform, one matrix multiply `M_ξ = U_ξ · V_ξ` (output
-//! channels x input channels times input channels x tiles): 16 multiplies per 4
-//! outputs where im2col needs 36, so 2.25x fewer multiply-adds. The transforms only
-//! add, subtract and halve, so results differ from im2col by rounding only.
+//! channels x input channels times input channels x tiles): 36 multiplies per 16
+//! outputs where im2col needs 144, so 4x fewer multiply-adds (F(2x2, 3x3) saves
+//! 2.25x). The transforms use small integer weights (and sixths and
+//! twenty-fourths for the kernel), so results differ from im2col by rounding only,
+//! a little more of it than the smaller tiles.
 //!
 //! Backward is the same algebra transposed: the input gradient is this convolution
 //! of the output gradient with the kernel rotated by 180° and its channels swapped;
-//! the weight gradient is `Gᵀ (Σ_tiles (A dY Aᵀ) ⊙ V) G`, again 16 multiplies.
+//! the weight gradient is `Gᵀ (Σ_tiles (A dY Aᵀ) ⊙ V) G`, again 36 multiplies.
 //!
 //! Tiles are processed in blocks of whole tile rows (about [`BLOCK_BYTES`] of
 //! transformed inputs and products each), every transform as a few long passes
@@ -19,27 +21,34 @@
 //! threads runs one group per task with single-threaded multiplies; a smaller one
 //! (batch-1 inference) runs its blocks in turn, each phase parallel inside.
 
+use std::array::from_fn;
+
 use rayon::prelude::*;
 
 use super::conv::Epilogue;
 use super::gemm::{matmul, MatMut, MatRef};
 
-/// Positions of a 4x4 transformed tile.
-const XI: usize = 16;
+/// Side of an output tile.
+const M: usize = 4;
+
+/// Side of an input tile and of a transformed one: `M + 3 - 1`.
+const ALPHA: usize = 6;
+
+/// Positions of a transformed tile.
+const XI: usize = ALPHA * ALPHA;
 
 /// Bytes of transformed inputs plus products one block may hold. Larger blocks
-/// mean fewer, wider multiplies: on one Zen 4 core 2 MiB ran the 64->64 32x32
-/// layer at batch 32 in 17 ms, 1 MiB in 19-20 ms, 512 KiB in 23 ms.
+/// mean fewer, wider multiplies.
 const BLOCK_BYTES: usize = 1 << 21;
 
 /// Smallest side worth tiling: below it the transforms cost more than they save.
 const MIN_SIDE: usize = 5;
 
-/// Fewest input and output channels worth 16 separate multiplies.
+/// Fewest input and output channels worth 36 separate multiplies.
 const MIN_CHANNELS: usize = 16;
 
 /// Fewest tiles in a call worth the transforms.
-const MIN_TILES: usize = 64;
+const MIN_TILES: usize = 16;
 
 /// The sizes of one "same" 3x3 convolution from `c_in` to `c_out` channels.
 #[derive(Debug, Clone, Copy)]
@@ -57,11 +66,9 @@ pub(super) struct Plan {
 }
 
 impl Plan {
-    /// Whether Winograd beats im2col here. Measured on one core: with 3 input
-    /// channels the 16 thin multiplies lose to one im2col multiply (4.6 vs 1.6 ms
-    /// for the first VoVNet layer at batch 32), and a single 7x7 image has too
-    /// few tiles to pay for the transforms; 15x15 and larger, or 7x7 in a batch,
-    /// with 64+ channels run 1.1-1.5x faster.
+    /// Whether Winograd beats im2col here. With 3 input channels the thin
+    /// multiplies lose to one im2col multiply (the first VoVNet layer), and a
+    /// single 7x7 image has too few tiles to pay for the transforms.
     pub(super) fn worth_it(&self) -> bool {
         self.c_in.min(self.c_out) >= MIN_CHANNELS
             && self.h.min(self.w) >= MIN_SIDE
@@ -82,16 +89,16 @@ impl Plan {
     }
 
     fn tiles_y(&self) -> usize {
-        self.h.div_ceil(2)
+        self.h.div_ceil(M)
     }
 
     /// Tile columns that hold outputs.
     fn tiles_x(&self) -> usize {
-        self.w.div_ceil(2)
+        self.w.div_ceil(M)
     }
 
     /// Tiles per tile row: the output tiles and one spare, so that the window of
-    /// every tile starts at the same offset in each parity plane of the input
+    /// every tile starts at the same offset in each phase plane of the input
     /// (see [`transform_inputs`]). The spare tile is computed and discarded.
     fn row_stride(&self) -> usize {
         self.tiles_x() + 1
@@ -116,53 +123,88 @@ impl Plan {
     }
 }
 
-/// The 1D kernel transform `G g`: 3 taps to 4.
-fn g_1d(a: f32, b: f32, c: f32) -> [f32; 4] {
-    [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
-}
-
-/// The transpose of [`g_1d`]: 4 transformed-kernel gradients to 3 taps.
-fn gt_1d(u: [f32; 4]) -> [f32; 3] {
-    [
-        u[0] + 0.5 * (u[1] + u[2]),
-        0.5 * (u[1] - u[2]),
-        0.5 * (u[1] + u[2]) + u[3],
-    ]
-}
-
-/// `G g Gᵀ` of a row-major 3x3 kernel, row-major 4x4.
-fn kernel_tile(g: &[f32]) -> [f32; XI] {
-    let cols: [[f32; 4]; 3] = std::array::from_fn(|j| g_1d(g[j], g[3 + j], g[6 + j]));
-    let mut out = [0f32; XI];
-    for i in 0..4 {
-        out[i * 4..i * 4 + 4].copy_from_slice(&g_1d(cols[0][i], cols[1][i], cols[2][i]));
+/// `G g` value by value: `out[i][k] = (G [g0[k], g1[k], g2[k]])[i]`, 3 taps to 6.
+fn g_pass(out: &mut [&mut [f32]], g: [&[f32]; 3]) {
+    let ([o0, o1, o2, o3, o4, o5], g) = cut::<ALPHA, 3>(out, g);
+    for k in 0..o0.len() {
+        let [a, b, c] = g.map(|s| s[k]);
+        let (q, r) = (a * (1.0 / 24.0) + c * (1.0 / 6.0), b * (1.0 / 12.0));
+        o0[k] = a * 0.25;
+        o1[k] = (a + c + b) * (-1.0 / 6.0);
+        o2[k] = (a + c - b) * (-1.0 / 6.0);
+        o3[k] = q + r;
+        o4[k] = q - r;
+        o5[k] = c;
     }
-    out
 }
 
-/// `Gᵀ dU G` of a row-major 4x4 transformed-kernel gradient: the 3x3 kernel
-/// gradient, row-major.
-fn kernel_grad_tile(du: &[f32; XI]) -> [f32; 9] {
-    let cols: [[f32; 3]; 4] =
-        std::array::from_fn(|j| gt_1d([du[j], du[4 + j], du[8 + j], du[12 + j]]));
-    let mut out = [0f32; 9];
-    for i in 0..3 {
-        out[i * 3..i * 3 + 3]
-            .copy_from_slice(&gt_1d([cols[0][i], cols[1][i], cols[2][i], cols[3][i]]));
+/// `Gᵀ u` value by value (the transpose of [`g_pass`]): 6 transformed-kernel
+/// gradients to 3 taps.
+fn gt_pass(out: &mut [&mut [f32]], u: [&[f32]; ALPHA]) {
+    let ([o0, o1, o2], u) = cut::<3, ALPHA>(out, u);
+    for k in 0..o0.len() {
+        let [u0, u1, u2, u3, u4, u5] = u.map(|s| s[k]);
+        let (s1, d1) = ((u1 + u2) * (1.0 / 6.0), (u2 - u1) * (1.0 / 6.0));
+        let (s2, d2) = (u3 + u4, (u3 - u4) * (1.0 / 12.0));
+        o0[k] = u0 * 0.25 - s1 + s2 * (1.0 / 24.0);
+        o1[k] = d1 + d2;
+        o2[k] = s2 * (1.0 / 6.0) - s1 + u5;
     }
-    out
 }
 
-/// Transformed kernels, laid out `[ξ][out][in]`, of an (out, in, 3, 3) kernel.
+/// Transformed kernels `G g Gᵀ`, laid out `[ξ][out][in]`, of an (out, in, 3, 3)
+/// kernel, computed for all kernels at once: tap by tap, then column by column.
 fn transform_kernel(k: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     let pairs = c_out * c_in;
-    let mut u = vec![0f32; XI * pairs];
+    // taps[t][oc]: tap t (row-major in the 3x3 window) of kernel oc.
+    let mut taps = vec![0f32; 9 * pairs];
     for (oc, g) in k.chunks_exact(9).enumerate() {
-        for (xi, v) in kernel_tile(g).into_iter().enumerate() {
-            u[xi * pairs + oc] = v;
+        for (t, &v) in g.iter().enumerate() {
+            taps[t * pairs + oc] = v;
         }
     }
+    let tap = |t: usize| &taps[t * pairs..][..pairs];
+    // cols[j][i]: (G g)[i] of window column j.
+    let mut cols = vec![0f32; 3 * ALPHA * pairs];
+    for (j, out) in cols.chunks_exact_mut(ALPHA * pairs).enumerate() {
+        g_pass(
+            &mut pieces::<ALPHA>(out, pairs),
+            [tap(j), tap(3 + j), tap(6 + j)],
+        );
+    }
+    let mut u = vec![0f32; XI * pairs];
+    for i in 0..ALPHA {
+        let g = from_fn(|j| &cols[(j * ALPHA + i) * pairs..][..pairs]);
+        g_pass(
+            &mut rows_mut::<ALPHA>(&mut u, pairs, i * ALPHA, 0, pairs),
+            g,
+        );
+    }
     u
+}
+
+/// The (out, in, 3, 3) kernel gradient `Gᵀ dU G` of transformed-kernel
+/// gradients `du` laid out `[ξ][out][in]`: the transpose of [`transform_kernel`].
+fn kernel_grads(du: &[f32], pairs: usize) -> Vec<f32> {
+    // cols[j][t]: (Gᵀ dU)[t] of transformed column j.
+    let mut cols = vec![0f32; ALPHA * 3 * pairs];
+    for (j, out) in cols.chunks_exact_mut(3 * pairs).enumerate() {
+        let u = from_fn(|i| &du[(i * ALPHA + j) * pairs..][..pairs]);
+        gt_pass(&mut pieces::<3>(out, pairs), u);
+    }
+    // taps[t][s][oc]: window tap (t, s) of kernel oc.
+    let mut taps = vec![0f32; 9 * pairs];
+    for (t, out) in taps.chunks_exact_mut(3 * pairs).enumerate() {
+        let u = from_fn(|j| &cols[(j * 3 + t) * pairs..][..pairs]);
+        gt_pass(&mut pieces::<3>(out, pairs), u);
+    }
+    let mut dk = vec![0f32; 9 * pairs];
+    for (oc, g) in dk.chunks_exact_mut(9).enumerate() {
+        for (t, v) in g.iter_mut().enumerate() {
+            *v = taps[t * pairs + oc];
+        }
+    }
+    dk
 }
 
 /// The kernel of the input gradient: (in, out, 3, 3), each window rotated by 180°.
@@ -257,43 +299,46 @@ fn segments(p: &Plan, blk: Block) -> impl Iterator<Item = Segment> + '_ {
     })
 }
 
-/// `first[k] = row[2k]`, `second[k] = row[2k + 1]` as far as `row` goes.
-fn deinterleave(row: &[f32], first: &mut [f32], second: &mut [f32]) {
-    let pairs = row.len() / 2;
-    for ((a, b), pair) in first[..pairs]
+/// `out[j][k] = row[M·k + j]` as far as `row` goes.
+fn deinterleave(row: &[f32], out: [&mut [f32]; M]) {
+    let chunks = row.chunks_exact(M);
+    let (full, rest) = (chunks.len(), chunks.remainder());
+    let [o0, o1, o2, o3] = out.map(|o| &mut o[..full + 1]);
+    let outs = o0
         .iter_mut()
-        .zip(&mut second[..pairs])
-        .zip(row.chunks_exact(2))
-    {
-        (*a, *b) = (pair[0], pair[1]);
+        .zip(o1.iter_mut())
+        .zip(o2.iter_mut().zip(o3.iter_mut()));
+    for (c, ((a, b), (d, e))) in chunks.zip(outs) {
+        (*a, *b, *d, *e) = (c[0], c[1], c[2], c[3]);
     }
-    if row.len() % 2 == 1 {
-        first[pairs] = row[row.len() - 1];
+    for (o, &v) in [o0, o1, o2, o3].into_iter().zip(rest) {
+        o[full] = v;
     }
 }
 
-/// `out[i] = f(a[i], b[i])` over the shortest of the three.
-fn zip2(out: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
-    out.iter_mut()
-        .zip(a.iter().zip(b))
-        .for_each(|(o, (&a, &b))| *o = f(a, b));
-}
-
-/// `out[i] = f(a[i], b[i], c[i])` over the shortest of the four.
-fn zip3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) {
-    out.iter_mut()
-        .zip(a.iter().zip(b).zip(c))
-        .for_each(|(o, ((&a, &b), &c))| *o = f(a, b, c));
+/// `row[K·k + j] = f(parts[j][k])` over the whole of `row`.
+fn interleave<const K: usize>(row: &mut [f32], parts: [&[f32]; K], f: impl Fn(f32) -> f32) {
+    for (k, chunk) in row.chunks_mut(K).enumerate() {
+        for (v, part) in chunk.iter_mut().zip(parts) {
+            *v = f(part[k]);
+        }
+    }
 }
 
 /// Splits `buf` into `N` consecutive pieces of `len` values.
 fn pieces<const N: usize>(buf: &mut [f32], len: usize) -> [&mut [f32]; N] {
     let mut rest = &mut buf[..N * len];
-    std::array::from_fn(|_| {
+    from_fn(|_| {
         let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
         rest = tail;
         head
     })
+}
+
+/// The first `N` of `parts`, each from value `at` on.
+fn from_each<'a, const N: usize>(parts: &'a mut [&mut [f32]], at: usize) -> [&'a mut [f32]; N] {
+    let mut it = parts.iter_mut();
+    from_fn(|_| &mut it.next().expect("enough parts")[at..])
 }
 
 /// Rows `first..first + N` of `buf` (rows of `len` values), each cut to
@@ -306,53 +351,96 @@ fn rows_mut<const N: usize>(
     width: usize,
 ) -> [&mut [f32]; N] {
     let mut rows = buf.chunks_exact_mut(len).skip(first);
-    std::array::from_fn(|_| &mut rows.next().expect("row inside the buffer")[at..][..width])
+    from_fn(|_| &mut rows.next().expect("row inside the buffer")[at..][..width])
 }
 
-/// `Bᵀ d` value by value: `out[i][k] = (Bᵀ [d0[k], d1[k], d2[k], d3[k]])[i]`.
-fn bt_pass(out: &mut [&mut [f32]], d: [&[f32]; 4]) {
-    zip2(&mut *out[0], d[0], d[2], |a, c| a - c);
-    zip2(&mut *out[1], d[1], d[2], |b, c| b + c);
-    zip2(&mut *out[2], d[2], d[1], |c, b| c - b);
-    zip2(&mut *out[3], d[1], d[3], |b, d| b - d);
+/// `N` output rows, each cut to the shortest of them, and `K` input rows cut to
+/// the same length (each must be at least as long).
+fn cut<'a, 'b, const N: usize, const K: usize>(
+    out: &'a mut [&mut [f32]],
+    inputs: [&'b [f32]; K],
+) -> ([&'a mut [f32]; N], [&'b [f32]; K]) {
+    let n = out.iter().map(|o| o.len()).min().unwrap_or(0);
+    let mut it = out.iter_mut();
+    let out = from_fn(|_| &mut it.next().expect("enough output rows")[..n]);
+    (out, inputs.map(|s| &s[..n]))
 }
 
-/// `Aᵀ m` value by value: 4 rows to 2.
-fn at_pass(out: &mut [&mut [f32]], m: [&[f32]; 4]) {
-    zip3(&mut *out[0], m[0], m[1], m[2], |a, b, c| a + b + c);
-    zip3(&mut *out[1], m[1], m[2], m[3], |b, c, d| b - c - d);
+/// `Bᵀ d` value by value: `out[i][k] = (Bᵀ [d0[k], .., d5[k]])[i]`.
+fn bt_pass(out: &mut [&mut [f32]], d: [&[f32]; ALPHA]) {
+    let ([o0, o1, o2, o3, o4, o5], d) = cut::<ALPHA, ALPHA>(out, d);
+    for k in 0..o0.len() {
+        let [d0, d1, d2, d3, d4, d5] = d.map(|s| s[k]);
+        let (t1, t2) = (d4 - 4.0 * d2, d3 - 4.0 * d1);
+        let (t3, t4) = (d4 - d2, 2.0 * (d3 - d1));
+        o0[k] = 4.0 * d0 - 5.0 * d2 + d4;
+        o1[k] = t1 + t2;
+        o2[k] = t1 - t2;
+        o3[k] = t3 + t4;
+        o4[k] = t3 - t4;
+        o5[k] = 4.0 * d1 - 5.0 * d3 + d5;
+    }
 }
 
-/// `A y` value by value (the transpose of [`at_pass`]): 2 rows to 4.
-fn a_pass(out: &mut [&mut [f32]], y0: &[f32], y1: &[f32]) {
-    zip2(&mut *out[0], y0, y1, |a, _| a);
-    zip2(&mut *out[1], y0, y1, |a, b| a + b);
-    zip2(&mut *out[2], y0, y1, |a, b| a - b);
-    zip2(&mut *out[3], y0, y1, |_, b| -b);
+/// `Aᵀ m` value by value: 6 rows to 4.
+fn at_pass(out: &mut [&mut [f32]], m: [&[f32]; ALPHA]) {
+    let ([o0, o1, o2, o3], m) = cut::<M, ALPHA>(out, m);
+    for k in 0..o0.len() {
+        let [m0, m1, m2, m3, m4, m5] = m.map(|s| s[k]);
+        let (s1, d1) = (m1 + m2, m1 - m2);
+        let (s2, d2) = (m3 + m4, m3 - m4);
+        o0[k] = m0 + s1 + s2;
+        o1[k] = d1 + 2.0 * d2;
+        o2[k] = s1 + 4.0 * s2;
+        o3[k] = d1 + 8.0 * d2 + m5;
+    }
 }
 
-/// The parity planes of padded rows `2·ty0 ..= 2·ty1 + 1` of an input plane
+/// `A y` value by value (the transpose of [`at_pass`]): 4 rows to 6.
+fn a_pass(out: &mut [&mut [f32]], y: [&[f32]; M]) {
+    let ([o0, o1, o2, o3, o4, o5], y) = cut::<ALPHA, M>(out, y);
+    for k in 0..o0.len() {
+        let [y0, y1, y2, y3] = y.map(|s| s[k]);
+        let (e1, d1) = (y0 + y2, y1 + y3);
+        let (e2, d2) = (y0 + 4.0 * y2, 2.0 * y1 + 8.0 * y3);
+        o0[k] = y0;
+        o1[k] = e1 + d1;
+        o2[k] = e1 - d1;
+        o3[k] = e2 + d2;
+        o4[k] = e2 - d2;
+        o5[k] = y3;
+    }
+}
+
+/// The phase planes of padded rows `M·ty0 .. M·ty1 + 2` of an input plane
 /// (padded row/column `i` is input row/column `i - 1`, zero outside):
-/// `planes[ry * 2 + rx][a · stride + b]` holds padded (`2(ty0 + a) + ry`,
-/// `2b + rx`). Window position (r, c) of tile (ty0 + a, b) is then plane
-/// `(r % 2, c % 2)` at `(a + r / 2) · stride + b + c / 2`: one offset per position.
-fn parity_planes(plane: &[f32], p: &Plan, seg: &Segment, planes: &mut [&mut [f32]; 4]) {
+/// `planes[ry * M + rx][a · stride + b]` holds padded (`M(ty0 + a) + ry`,
+/// `M·b + rx`). Window position (r, c) of tile (ty0 + a, b) is then plane
+/// `(r % M, c % M)` at `(a + r / M) · stride + b + c / M`: one offset per position.
+fn phase_planes(plane: &[f32], p: &Plan, seg: &Segment, planes: &mut [&mut [f32]; M * M]) {
     let stride = p.row_stride();
     planes.iter_mut().for_each(|q| q.fill(0.0));
-    for a in 0..=seg.rows() {
-        for ry in 0..2 {
-            let Some(iy) = (2 * (seg.ty0 + a) + ry).checked_sub(1).filter(|&r| r < p.h) else {
-                continue;
-            };
-            let row = &plane[iy * p.w..][..p.w];
-            let (even, odd) = planes[ry * 2..].split_at_mut(1);
-            // Padded column 2b + 1 is input column 2b; padded column 2b is 2b - 1.
-            deinterleave(
-                row,
-                &mut odd[0][a * stride..],
-                &mut even[0][a * stride + 1..],
-            );
-        }
+    let first = M * seg.ty0;
+    for padded in first..M * seg.ty1 + ALPHA - M {
+        let Some(iy) = padded.checked_sub(1).filter(|&r| r < p.h) else {
+            continue;
+        };
+        let (a, ry) = ((padded - first) / M, padded % M);
+        let at = a * stride;
+        let [q0, q1, q2, q3]: &mut [_; M] = (&mut planes[ry * M..][..M])
+            .try_into()
+            .expect("M phase planes");
+        // Padded column M·b + rx is input column M·b + rx - 1: input columns
+        // 0, 1, 2 open phases 1, 2, 3 at b = 0, and column 3 opens phase 0 at b = 1.
+        deinterleave(
+            &plane[iy * p.w..][..p.w],
+            [
+                &mut q1[at..],
+                &mut q2[at..],
+                &mut q3[at..],
+                &mut q0[at + 1..],
+            ],
+        );
     }
 }
 
@@ -362,7 +450,8 @@ fn parity_planes(plane: &[f32], p: &Plan, seg: &Segment, planes: &mut [&mut [f32
 fn transform_inputs(x: &[f32], p: &Plan, blk: Block, v: &mut [f32]) {
     let (stride, len) = (p.row_stride(), blk.len);
     let plane_len = (len / stride + 1) * stride + 1;
-    let (planes_len, scratch) = (4 * plane_len, 4 * plane_len + 8 * (len + 1));
+    let planes_len = M * M * plane_len;
+    let scratch = planes_len + M * ALPHA * (len + 1);
     for_chunks_with(
         &mut v[..p.c_in * XI * len],
         XI * len,
@@ -372,25 +461,22 @@ fn transform_inputs(x: &[f32], p: &Plan, blk: Block, v: &mut [f32]) {
             let (planes_buf, cols_buf) = buf.split_at_mut(planes_len);
             for seg in segments(p, blk) {
                 let l = seg.rows() * stride;
-                let mut planes = pieces::<4>(planes_buf, (seg.rows() + 1) * stride + 1);
-                parity_planes(
+                let mut planes = pieces::<{ M * M }>(planes_buf, (seg.rows() + 1) * stride + 1);
+                phase_planes(
                     &x[(seg.n * p.c_in + c) * p.hw()..][..p.hw()],
                     p,
                     &seg,
                     &mut planes,
                 );
-                // cols[rx * 4 + i]: row i of Bᵀ d for the columns of parity rx.
-                let mut cols = pieces::<8>(cols_buf, l + 1);
-                for (rx, out) in cols.chunks_exact_mut(4).enumerate() {
-                    let (top, bottom) = (&planes[rx], &planes[2 + rx]);
-                    let (d0, d1) = (&top[..l + 1], &bottom[..l + 1]);
-                    let (d2, d3) = (&top[stride..][..l + 1], &bottom[stride..][..l + 1]);
-                    bt_pass(out, [d0, d1, d2, d3]);
+                // cols[cx * ALPHA + i]: row i of Bᵀ d for the columns of phase cx.
+                let mut cols = pieces::<{ M * ALPHA }>(cols_buf, l + 1);
+                for (cx, out) in cols.chunks_exact_mut(ALPHA).enumerate() {
+                    let d = from_fn(|r| &planes[r % M * M + cx][r / M * stride..]);
+                    bt_pass(out, d);
                 }
-                for i in 0..4 {
-                    let (e, o) = (&cols[i], &cols[4 + i]);
-                    let mut out = rows_mut::<4>(v_c, len, i * 4, seg.j0, l);
-                    bt_pass(&mut out, [&e[..l], &o[..l], &e[1..], &o[1..]]);
+                for i in 0..ALPHA {
+                    let d = from_fn(|c| &cols[c % M * ALPHA + i][c / M..]);
+                    bt_pass(&mut rows_mut::<ALPHA>(v_c, len, i * ALPHA, seg.j0, l), d);
                 }
             }
         },
@@ -402,7 +488,7 @@ fn position(v: &[f32], rows: usize, xi: usize, len: usize) -> MatRef<'_> {
     MatRef::strided(&v[xi * len..], rows, len, XI * len)
 }
 
-/// One block of the forward pass: transforms, 16 multiplies into `m`
+/// One block of the forward pass: transforms, 36 multiplies into `m`
 /// (`[ξ][out][tile]`), and the output transform into the group's output `y`.
 fn forward_block(
     x: &[f32],
@@ -443,11 +529,12 @@ fn transform_outputs(
     y: &mut [f32],
 ) {
     let (stride, len) = (p.row_stride(), blk.len);
+    let cols_len = M * ALPHA * len;
     for_chunks_with(
         y,
         p.hw(),
         blk.parallel,
-        12 * len,
+        cols_len + M * M * len,
         |buf, plane_index, out| {
             let (n, o) = (plane_index / p.c_out, plane_index % p.c_out);
             let bias = epilogue.map_or(0.0, |e| e.bias[o]);
@@ -459,41 +546,28 @@ fn transform_outputs(
                     v + bias
                 }
             };
-            let (rows_buf, quad_buf) = buf.split_at_mut(8 * len);
+            let (cols_buf, quad_buf) = buf.split_at_mut(cols_len);
             for seg in segments(p, blk).filter(|s| s.n == n) {
                 let l = seg.rows() * stride;
                 let ms = |xi: usize| &m[(xi * p.c_out + o) * len + seg.j0..][..l];
-                // rows[r * 4 + c]: row r of Aᵀ M, column c; quad[a * 2 + b]: output
+                // cols[c * M + r]: row r of Aᵀ M, column c; quad[a * M + b]: output
                 // (a, b) of each tile.
-                let [r00, r01, r02, r03, r10, r11, r12, r13] = pieces::<8>(rows_buf, l);
-                let mut rows = [[r00, r01, r02, r03], [r10, r11, r12, r13]];
-                for c in 0..4 {
-                    let [top, bottom] = &mut rows;
-                    at_pass(
-                        &mut [&mut *top[c], &mut *bottom[c]],
-                        [ms(c), ms(4 + c), ms(8 + c), ms(12 + c)],
-                    );
+                let mut cols = pieces::<{ M * ALPHA }>(cols_buf, l);
+                for (c, out) in cols.chunks_exact_mut(M).enumerate() {
+                    at_pass(out, from_fn(|i| ms(i * ALPHA + c)));
                 }
-                let mut quad = pieces::<4>(quad_buf, l);
-                for (out, r) in quad.chunks_exact_mut(2).zip(&rows) {
-                    at_pass(out, [&*r[0], &*r[1], &*r[2], &*r[3]]);
+                let mut quad = pieces::<{ M * M }>(quad_buf, l);
+                for (a, out) in quad.chunks_exact_mut(M).enumerate() {
+                    at_pass(out, from_fn(|c| &*cols[c * M + a]));
                 }
                 for q in 0..seg.rows() {
-                    for a in 0..2 {
-                        let oy = 2 * (seg.ty0 + q) + a;
+                    for a in 0..M {
+                        let oy = M * (seg.ty0 + q) + a;
                         if oy >= p.h {
-                            continue;
+                            break;
                         }
-                        let (left, right) =
-                            (&quad[a * 2][q * stride..], &quad[a * 2 + 1][q * stride..]);
-                        let row = &mut out[oy * p.w..][..p.w];
-                        let mut pairs = row.chunks_exact_mut(2);
-                        for (pair, (&l, &r)) in (&mut pairs).zip(left.iter().zip(right)) {
-                            (pair[0], pair[1]) = (finish(l), finish(r));
-                        }
-                        if let [last] = pairs.into_remainder() {
-                            *last = finish(left[p.w / 2]);
-                        }
+                        let parts: [&[f32]; M] = from_fn(|b| &quad[a * M + b][q * stride..]);
+                        interleave(&mut out[oy * p.w..][..p.w], parts, finish);
                     }
                 }
             }
@@ -587,41 +661,38 @@ pub(super) fn grad_input(dy: &[f32], k: &[f32], p: &Plan) -> Vec<f32> {
 /// gradient `dy` into `dm`, laid out `[channel][ξ][tile]` (zero for spare tiles).
 fn transform_grads(dy: &[f32], p: &Plan, blk: Block, dm: &mut [f32]) {
     let (stride, len) = (p.row_stride(), blk.len);
+    let phases_len = M * M * len;
     for_chunks_with(
         &mut dm[..p.c_out * XI * len],
         XI * len,
         blk.parallel,
-        12 * len,
+        phases_len + M * ALPHA * len,
         |buf, o, dm_o| {
-            let (parity_buf, cols_buf) = buf.split_at_mut(4 * len);
+            let (phases_buf, cols_buf) = buf.split_at_mut(phases_len);
             for seg in segments(p, blk) {
                 let l = seg.rows() * stride;
                 let plane = &dy[(seg.n * p.c_out + o) * p.hw()..][..p.hw()];
-                // parity[a * 2 + b][q · stride + tx]: dY (a, b) of tile (ty0 + q, tx).
-                let mut parity = pieces::<4>(parity_buf, l);
-                parity.iter_mut().for_each(|d| d.fill(0.0));
+                // phases[a * M + b][q · stride + tx]: dY (a, b) of tile (ty0 + q, tx).
+                let mut phases = pieces::<{ M * M }>(phases_buf, l);
+                phases.iter_mut().for_each(|d| d.fill(0.0));
                 for q in 0..seg.rows() {
-                    for a in 0..2 {
-                        let oy = 2 * (seg.ty0 + q) + a;
-                        if oy < p.h {
-                            let (even, odd) = parity[a * 2..].split_at_mut(1);
-                            let row = &plane[oy * p.w..][..p.w];
-                            deinterleave(
-                                row,
-                                &mut even[0][q * stride..],
-                                &mut odd[0][q * stride..],
-                            );
+                    for a in 0..M {
+                        let oy = M * (seg.ty0 + q) + a;
+                        if oy >= p.h {
+                            break;
                         }
+                        let dst = from_each::<M>(&mut phases[a * M..], q * stride);
+                        deinterleave(&plane[oy * p.w..][..p.w], dst);
                     }
                 }
-                // cols[b * 4 + i]: row i of A dY, column b.
-                let mut cols = pieces::<8>(cols_buf, l);
-                for (b, out) in cols.chunks_exact_mut(4).enumerate() {
-                    a_pass(out, parity[b], parity[2 + b]);
+                // cols[b * ALPHA + i]: row i of A dY, column b.
+                let mut cols = pieces::<{ M * ALPHA }>(cols_buf, l);
+                for (b, out) in cols.chunks_exact_mut(ALPHA).enumerate() {
+                    a_pass(out, from_fn(|a| &*phases[a * M + b]));
                 }
-                for i in 0..4 {
-                    let mut out = rows_mut::<4>(dm_o, len, i * 4, seg.j0, l);
-                    a_pass(&mut out, cols[i], cols[4 + i]);
+                for i in 0..ALPHA {
+                    let mut out = rows_mut::<ALPHA>(dm_o, len, i * ALPHA, seg.j0, l);
+                    a_pass(&mut out, from_fn(|b| &*cols[b * ALPHA + i]));
                 }
             }
         },
@@ -686,12 +757,7 @@ pub(super) fn grad_weight(x: &[f32], dy: &[f32], p: &Plan) -> Vec<f32> {
     for part in partials {
         du.iter_mut().zip(part).for_each(|(d, v)| *d += v);
     }
-    let mut dk = vec![0f32; pairs * 9];
-    for (oc, out) in dk.chunks_exact_mut(9).enumerate() {
-        let tile: [f32; XI] = std::array::from_fn(|xi| du[xi * pairs + oc]);
-        out.copy_from_slice(&kernel_grad_tile(&tile));
-    }
-    dk
+    kernel_grads(&du, pairs)
 }
 
 #[cfg(test)]
@@ -733,7 +799,14 @@ mod tests {
 
     #[test]
     fn tiles_match_direct_correlation_at_every_edge() {
-        for (n, c_in, c_out, h, w) in [(1, 1, 1, 5, 5), (2, 3, 4, 7, 6), (3, 2, 5, 6, 9)] {
+        // Every remainder of the sides modulo the tile size, and one whole tile.
+        for (n, c_in, c_out, h, w) in [
+            (1, 1, 1, 5, 5),
+            (2, 3, 4, 7, 6),
+            (3, 2, 5, 6, 9),
+            (1, 2, 3, 8, 11),
+            (1, 1, 2, 4, 4),
+        ] {
             let p = Plan {
                 n,
                 c_in,
@@ -764,15 +837,13 @@ mod tests {
 
     #[test]
     fn kernel_gradient_transform_is_the_transpose() {
-        // <G g Gᵀ, dU> == <g, Gᵀ dU G> for any g, dU.
-        let g = values(9, 3);
-        let du: [f32; XI] = std::array::from_fn(|i| values(XI, 4)[i]);
-        let lhs: f32 = kernel_tile(&g).iter().zip(&du).map(|(a, b)| a * b).sum();
-        let rhs: f32 = kernel_grad_tile(&du)
-            .iter()
-            .zip(&g)
-            .map(|(a, b)| a * b)
-            .sum();
-        assert!((lhs - rhs).abs() < 1e-6, "{lhs} vs {rhs}");
+        // <G g Gᵀ, dU> == <g, Gᵀ dU G> for any g, dU, here for 3 kernels at once.
+        let (c_out, c_in) = (3, 1);
+        let g = values(9 * c_out * c_in, 3);
+        let du = values(XI * c_out * c_in, 4);
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
+        let lhs = dot(&transform_kernel(&g, c_out, c_in), &du);
+        let rhs = dot(&kernel_grads(&du, c_out * c_in), &g);
+        assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
     }
 }
