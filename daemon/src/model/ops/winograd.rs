@@ -15,11 +15,13 @@
 //! of the output gradient with the kernel rotated by 180° and its channels swapped;
 //! the weight gradient is `Gᵀ (Σ_tiles (A dY Aᵀ) ⊙ V) G`, again 36 multiplies.
 //!
-//! Tiles are processed in blocks of whole tile rows (about [`BLOCK_BYTES`] of
-//! transformed inputs and products each), every transform as a few long passes
-//! over contiguous values. A batch with at least as many image groups as
-//! threads runs one group per task with single-threaded multiplies; a smaller one
-//! (batch-1 inference) runs its blocks in turn, each phase parallel inside.
+//! Images are taken in groups of as many as fit [`BLOCK_BYTES`] of transformed
+//! inputs and products, and a group's tiles in blocks of whole tile rows of all its
+//! images, numbered image-fastest: every transform is then a few long passes over
+//! contiguous values, even for 7x7 maps (one image has only 6 tiles). A batch with
+//! at least as many groups as threads runs one group per task with
+//! single-threaded multiplies; a smaller one (batch-1 inference) runs its blocks in
+//! turn, each phase parallel inside.
 
 use std::array::from_fn;
 
@@ -38,7 +40,9 @@ const ALPHA: usize = 6;
 const XI: usize = ALPHA * ALPHA;
 
 /// Bytes of transformed inputs plus products one block may hold. Larger blocks
-/// mean fewer, wider multiplies.
+/// mean fewer, wider multiplies, until they spill out of the core's cache: on one
+/// Zen 4 core the 64->64 32x32 layer at batch 32 ran slower with 1 MiB blocks and
+/// with 4 MiB ones, and 1.5x larger groups of images slowed every layer.
 const BLOCK_BYTES: usize = 1 << 21;
 
 /// Smallest side worth tiling: below it the transforms cost more than they save.
@@ -108,18 +112,21 @@ impl Plan {
         self.tiles_y() * self.row_stride()
     }
 
-    /// Tiles per block: as many as fit [`BLOCK_BYTES`], whole tile rows, at least
-    /// one row.
-    fn block_tiles(&self) -> usize {
-        let fit = BLOCK_BYTES / (XI * 4 * (self.c_in + self.c_out));
-        (fit / self.row_stride()).max(1) * self.row_stride()
+    /// Tiles that fit [`BLOCK_BYTES`] of transformed inputs and products.
+    fn fit_tiles(&self) -> usize {
+        BLOCK_BYTES / (XI * 4 * (self.c_in + self.c_out))
     }
 
-    /// Images per group: enough for one block, at most the batch.
+    /// Images per group: as many whole images as fit a block, at least one, at
+    /// most the batch.
     fn group_images(&self) -> usize {
-        self.block_tiles()
-            .div_ceil(self.tiles_per_image())
-            .clamp(1, self.n.max(1))
+        (self.fit_tiles() / self.tiles_per_image()).clamp(1, self.n.max(1))
+    }
+
+    /// Tile rows per block: all of them for a group of several images, else as
+    /// many as fit (at least one).
+    fn block_rows(&self) -> usize {
+        (self.fit_tiles() / (self.row_stride() * self.group_images())).clamp(1, self.tiles_y())
     }
 }
 
@@ -253,75 +260,73 @@ fn for_chunks_with(
     }
 }
 
-/// A block of tiles within a group of images, and how to run its phases.
+/// Tile rows `ty0..ty1` of every image of a group, and how to run its phases.
+/// Tiles are numbered `(a · stride + b) · images + g` for tile (ty0 + a, b) of
+/// image g, so that each transform runs over all the group's images in one pass.
 #[derive(Clone, Copy)]
 struct Block {
-    start: usize,
-    len: usize,
+    ty0: usize,
+    ty1: usize,
+    images: usize,
     parallel: bool,
 }
 
-/// Whole tile rows `ty0..ty1` of image `n` of a group, starting at tile `j0` of
-/// their block.
-#[derive(Clone, Copy)]
-struct Segment {
-    n: usize,
-    ty0: usize,
-    ty1: usize,
-    j0: usize,
-}
-
-impl Segment {
+impl Block {
     fn rows(&self) -> usize {
         self.ty1 - self.ty0
     }
-}
 
-/// The per-image runs of tile rows that make up `blk` (blocks hold whole rows).
-fn segments(p: &Plan, blk: Block) -> impl Iterator<Item = Segment> + '_ {
-    let (stride, per) = (p.row_stride(), p.tiles_per_image());
-    let end = blk.start + blk.len;
-    let mut t = blk.start;
-    std::iter::from_fn(move || {
-        if t >= end {
-            return None;
-        }
-        let (n, ty0) = (t / per, t % per / stride);
-        let ty1 = p.tiles_y().min(ty0 + (end - t) / stride);
-        let seg = Segment {
-            n,
-            ty0,
-            ty1,
-            j0: t - blk.start,
-        };
-        t += (ty1 - ty0) * stride;
-        Some(seg)
-    })
-}
-
-/// `out[j][k] = row[M·k + j]` as far as `row` goes.
-fn deinterleave(row: &[f32], out: [&mut [f32]; M]) {
-    let chunks = row.chunks_exact(M);
-    let (full, rest) = (chunks.len(), chunks.remainder());
-    let [o0, o1, o2, o3] = out.map(|o| &mut o[..full + 1]);
-    let outs = o0
-        .iter_mut()
-        .zip(o1.iter_mut())
-        .zip(o2.iter_mut().zip(o3.iter_mut()));
-    for (c, ((a, b), (d, e))) in chunks.zip(outs) {
-        (*a, *b, *d, *e) = (c[0], c[1], c[2], c[3]);
-    }
-    for (o, &v) in [o0, o1, o2, o3].into_iter().zip(rest) {
-        o[full] = v;
+    /// Tiles in the block.
+    fn len(&self, p: &Plan) -> usize {
+        self.rows() * p.row_stride() * self.images
     }
 }
 
-/// `row[K·k + j] = f(parts[j][k])` over the whole of `row`.
-fn interleave<const K: usize>(row: &mut [f32], parts: [&[f32]; K], f: impl Fn(f32) -> f32) {
-    for (k, chunk) in row.chunks_mut(K).enumerate() {
-        for (v, part) in chunk.iter_mut().zip(parts) {
-            *v = f(part[k]);
+/// `out[j][k · step] = row[M·k + j]` as far as `row` goes.
+fn deinterleave(row: &[f32], out: [&mut [f32]; M], step: usize) {
+    if step == 1 {
+        // Whole groups of M at a time, which the compiler keeps in registers.
+        let chunks = row.chunks_exact(M);
+        let (full, rest) = (chunks.len(), chunks.remainder());
+        let [o0, o1, o2, o3] = out.map(|o| &mut o[..full + 1]);
+        let outs = o0
+            .iter_mut()
+            .zip(o1.iter_mut())
+            .zip(o2.iter_mut().zip(o3.iter_mut()));
+        for (c, ((a, b), (d, e))) in chunks.zip(outs) {
+            (*a, *b, *d, *e) = (c[0], c[1], c[2], c[3]);
         }
+        for (o, &v) in [o0, o1, o2, o3].into_iter().zip(rest) {
+            o[full] = v;
+        }
+        return;
+    }
+    for (j, o) in out.into_iter().enumerate() {
+        let values = row.iter().skip(j).step_by(M);
+        o.iter_mut()
+            .step_by(step)
+            .zip(values)
+            .for_each(|(d, &v)| *d = v);
+    }
+}
+
+/// `row[M·k + j] = f(parts[j][k · step])` over the whole of `row`.
+fn interleave(row: &mut [f32], parts: [&[f32]; M], step: usize, f: impl Fn(f32) -> f32) {
+    if step == 1 {
+        for (k, chunk) in row.chunks_mut(M).enumerate() {
+            for (v, part) in chunk.iter_mut().zip(parts) {
+                *v = f(part[k]);
+            }
+        }
+        return;
+    }
+    for (j, part) in parts.into_iter().enumerate() {
+        let values = part.iter().step_by(step);
+        row.iter_mut()
+            .skip(j)
+            .step_by(M)
+            .zip(values)
+            .for_each(|(d, &v)| *d = f(v));
     }
 }
 
@@ -412,46 +417,53 @@ fn a_pass(out: &mut [&mut [f32]], y: [&[f32]; M]) {
     }
 }
 
-/// The phase planes of padded rows `M·ty0 .. M·ty1 + 2` of an input plane
-/// (padded row/column `i` is input row/column `i - 1`, zero outside):
-/// `planes[ry * M + rx][a · stride + b]` holds padded (`M(ty0 + a) + ry`,
-/// `M·b + rx`). Window position (r, c) of tile (ty0 + a, b) is then plane
-/// `(r % M, c % M)` at `(a + r / M) · stride + b + c / M`: one offset per position.
-fn phase_planes(plane: &[f32], p: &Plan, seg: &Segment, planes: &mut [&mut [f32]; M * M]) {
-    let stride = p.row_stride();
+/// The phase planes of padded rows `M·ty0 .. M·ty1 + 2` of channel `c` of every
+/// image of the group's input `x` (padded row/column `i` is input row/column
+/// `i - 1`, zero outside): `planes[ry * M + rx][(a · stride + b) · images + g]`
+/// holds padded (`M(ty0 + a) + ry`, `M·b + rx`) of image g. Window position (r, c)
+/// of tile (ty0 + a, b) is then plane `(r % M, c % M)` at
+/// `((a + r / M) · stride + b + c / M) · images + g`: one offset per position.
+fn phase_planes(x: &[f32], c: usize, p: &Plan, blk: Block, planes: &mut [&mut [f32]; M * M]) {
+    let (stride, step) = (p.row_stride(), blk.images);
     planes.iter_mut().for_each(|q| q.fill(0.0));
-    let first = M * seg.ty0;
-    for padded in first..M * seg.ty1 + ALPHA - M {
-        let Some(iy) = padded.checked_sub(1).filter(|&r| r < p.h) else {
-            continue;
-        };
-        let (a, ry) = ((padded - first) / M, padded % M);
-        let at = a * stride;
-        let [q0, q1, q2, q3]: &mut [_; M] = (&mut planes[ry * M..][..M])
-            .try_into()
-            .expect("M phase planes");
-        // Padded column M·b + rx is input column M·b + rx - 1: input columns
-        // 0, 1, 2 open phases 1, 2, 3 at b = 0, and column 3 opens phase 0 at b = 1.
-        deinterleave(
-            &plane[iy * p.w..][..p.w],
-            [
-                &mut q1[at..],
-                &mut q2[at..],
-                &mut q3[at..],
-                &mut q0[at + 1..],
-            ],
-        );
+    let first = M * blk.ty0;
+    for g in 0..blk.images {
+        let plane = &x[(g * p.c_in + c) * p.hw()..][..p.hw()];
+        for padded in first..M * blk.ty1 + ALPHA - M {
+            let Some(iy) = padded.checked_sub(1).filter(|&r| r < p.h) else {
+                continue;
+            };
+            let (a, ry) = ((padded - first) / M, padded % M);
+            let at = a * stride * step + g;
+            let [q0, q1, q2, q3]: &mut [_; M] = (&mut planes[ry * M..][..M])
+                .try_into()
+                .expect("M phase planes");
+            // Padded column M·b + rx is input column M·b + rx - 1: input columns
+            // 0, 1, 2 open phases 1, 2, 3 at b = 0, and column 3 opens phase 0 at b = 1.
+            deinterleave(
+                &plane[iy * p.w..][..p.w],
+                [
+                    &mut q1[at..],
+                    &mut q2[at..],
+                    &mut q3[at..],
+                    &mut q0[at + step..],
+                ],
+                step,
+            );
+        }
     }
 }
 
 /// Writes `V = Bᵀ d B` of every tile of `blk` and every channel of the group's
 /// input `x` into `v`, laid out `[channel][ξ][tile]`. Each transform is a few
-/// passes over whole segments of contiguous values, so it runs in vector registers.
+/// passes over all the block's tiles, so it runs in vector registers.
 fn transform_inputs(x: &[f32], p: &Plan, blk: Block, v: &mut [f32]) {
-    let (stride, len) = (p.row_stride(), blk.len);
-    let plane_len = (len / stride + 1) * stride + 1;
+    let (stride, step, len) = (p.row_stride(), blk.images, blk.len(p));
+    // One tile row more than the block (the windows' overhang), one tile more for
+    // the shifted reads.
+    let plane_len = len + (stride + 1) * step;
     let planes_len = M * M * plane_len;
-    let scratch = planes_len + M * ALPHA * (len + 1);
+    let scratch = planes_len + M * ALPHA * (len + step);
     for_chunks_with(
         &mut v[..p.c_in * XI * len],
         XI * len,
@@ -459,25 +471,19 @@ fn transform_inputs(x: &[f32], p: &Plan, blk: Block, v: &mut [f32]) {
         scratch,
         |buf, c, v_c| {
             let (planes_buf, cols_buf) = buf.split_at_mut(planes_len);
-            for seg in segments(p, blk) {
-                let l = seg.rows() * stride;
-                let mut planes = pieces::<{ M * M }>(planes_buf, (seg.rows() + 1) * stride + 1);
-                phase_planes(
-                    &x[(seg.n * p.c_in + c) * p.hw()..][..p.hw()],
-                    p,
-                    &seg,
-                    &mut planes,
+            let mut planes = pieces::<{ M * M }>(planes_buf, plane_len);
+            phase_planes(x, c, p, blk, &mut planes);
+            // cols[cx * ALPHA + i]: row i of Bᵀ d for the columns of phase cx.
+            let mut cols = pieces::<{ M * ALPHA }>(cols_buf, len + step);
+            for (cx, out) in cols.chunks_exact_mut(ALPHA).enumerate() {
+                bt_pass(
+                    out,
+                    from_fn(|r| &planes[r % M * M + cx][r / M * stride * step..]),
                 );
-                // cols[cx * ALPHA + i]: row i of Bᵀ d for the columns of phase cx.
-                let mut cols = pieces::<{ M * ALPHA }>(cols_buf, l + 1);
-                for (cx, out) in cols.chunks_exact_mut(ALPHA).enumerate() {
-                    let d = from_fn(|r| &planes[r % M * M + cx][r / M * stride..]);
-                    bt_pass(out, d);
-                }
-                for i in 0..ALPHA {
-                    let d = from_fn(|c| &cols[c % M * ALPHA + i][c / M..]);
-                    bt_pass(&mut rows_mut::<ALPHA>(v_c, len, i * ALPHA, seg.j0, l), d);
-                }
+            }
+            for i in 0..ALPHA {
+                let d = from_fn(|c| &cols[c % M * ALPHA + i][c / M * step..]);
+                bt_pass(&mut rows_mut::<ALPHA>(v_c, len, i * ALPHA, 0, len), d);
             }
         },
     );
@@ -500,7 +506,7 @@ fn forward_block(
     s: &mut Scratch,
 ) {
     transform_inputs(x, p, blk, &mut s.v);
-    let (pairs, len) = (p.c_out * p.c_in, blk.len);
+    let (pairs, len) = (p.c_out * p.c_in, blk.len(p));
     let v = &s.v;
     for_chunks(
         &mut s.m[..XI * p.c_out * len],
@@ -519,8 +525,35 @@ fn forward_block(
     transform_outputs(&s.m, p, blk, epilogue, y);
 }
 
+/// Runs `f(scratch, o, planes)` for every output channel `o` of a group's output
+/// `y` (`[image][channel][pixel]`), `planes` that channel's plane of each image,
+/// in parallel if asked, with a buffer of `scratch` values per task.
+fn for_channels(
+    y: &mut [f32],
+    p: &Plan,
+    parallel: bool,
+    scratch: usize,
+    f: impl Fn(&mut [f32], usize, &mut [&mut [f32]]) + Sync,
+) {
+    let mut by_channel: Vec<Vec<&mut [f32]>> = (0..p.c_out).map(|_| Vec::new()).collect();
+    for (i, plane) in y.chunks_exact_mut(p.hw()).enumerate() {
+        by_channel[i % p.c_out].push(plane);
+    }
+    if parallel {
+        by_channel
+            .par_iter_mut()
+            .enumerate()
+            .for_each_init(|| vec![0f32; scratch], |buf, (o, planes)| f(buf, o, planes));
+    } else {
+        let mut buf = vec![0f32; scratch];
+        for (o, planes) in by_channel.iter_mut().enumerate() {
+            f(&mut buf, o, planes);
+        }
+    }
+}
+
 /// Writes `Aᵀ M A` (then `epilogue`) of every tile of `blk` from the products `m`
-/// (`[ξ][out][tile]`) into the group's output `y`, a tile row at a time.
+/// (`[ξ][out][tile]`) into the group's output `y`, a channel at a time.
 fn transform_outputs(
     m: &[f32],
     p: &Plan,
@@ -528,15 +561,14 @@ fn transform_outputs(
     epilogue: Option<Epilogue<'_>>,
     y: &mut [f32],
 ) {
-    let (stride, len) = (p.row_stride(), blk.len);
+    let (stride, step, len) = (p.row_stride(), blk.images, blk.len(p));
     let cols_len = M * ALPHA * len;
-    for_chunks_with(
+    for_channels(
         y,
-        p.hw(),
+        p,
         blk.parallel,
         cols_len + M * M * len,
-        |buf, plane_index, out| {
-            let (n, o) = (plane_index / p.c_out, plane_index % p.c_out);
+        |buf, o, planes| {
             let bias = epilogue.map_or(0.0, |e| e.bias[o]);
             let relu = epilogue.is_some_and(|e| e.relu);
             let finish = |v: f32| {
@@ -547,27 +579,27 @@ fn transform_outputs(
                 }
             };
             let (cols_buf, quad_buf) = buf.split_at_mut(cols_len);
-            for seg in segments(p, blk).filter(|s| s.n == n) {
-                let l = seg.rows() * stride;
-                let ms = |xi: usize| &m[(xi * p.c_out + o) * len + seg.j0..][..l];
-                // cols[c * M + r]: row r of Aᵀ M, column c; quad[a * M + b]: output
-                // (a, b) of each tile.
-                let mut cols = pieces::<{ M * ALPHA }>(cols_buf, l);
-                for (c, out) in cols.chunks_exact_mut(M).enumerate() {
-                    at_pass(out, from_fn(|i| ms(i * ALPHA + c)));
-                }
-                let mut quad = pieces::<{ M * M }>(quad_buf, l);
-                for (a, out) in quad.chunks_exact_mut(M).enumerate() {
-                    at_pass(out, from_fn(|c| &*cols[c * M + a]));
-                }
-                for q in 0..seg.rows() {
+            let ms = |xi: usize| &m[(xi * p.c_out + o) * len..][..len];
+            // cols[c * M + r]: row r of Aᵀ M, column c; quad[a * M + b]: output (a, b)
+            // of each tile.
+            let mut cols = pieces::<{ M * ALPHA }>(cols_buf, len);
+            for (c, out) in cols.chunks_exact_mut(M).enumerate() {
+                at_pass(out, from_fn(|i| ms(i * ALPHA + c)));
+            }
+            let mut quad = pieces::<{ M * M }>(quad_buf, len);
+            for (a, out) in quad.chunks_exact_mut(M).enumerate() {
+                at_pass(out, from_fn(|c| &*cols[c * M + a]));
+            }
+            for (g, out) in planes.iter_mut().enumerate() {
+                for q in 0..blk.rows() {
                     for a in 0..M {
-                        let oy = M * (seg.ty0 + q) + a;
+                        let oy = M * (blk.ty0 + q) + a;
                         if oy >= p.h {
                             break;
                         }
-                        let parts: [&[f32]; M] = from_fn(|b| &quad[a * M + b][q * stride..]);
-                        interleave(&mut out[oy * p.w..][..p.w], parts, finish);
+                        let at = q * stride * step + g;
+                        let parts: [&[f32]; M] = from_fn(|b| &quad[a * M + b][at..]);
+                        interleave(&mut out[oy * p.w..][..p.w], parts, step, finish);
                     }
                 }
             }
@@ -583,7 +615,7 @@ struct Scratch {
 
 impl Scratch {
     fn new(p: &Plan) -> Self {
-        let len = p.block_tiles().min(p.group_images() * p.tiles_per_image());
+        let len = p.block_rows() * p.row_stride() * p.group_images();
         Scratch {
             v: vec![0f32; p.c_in * XI * len],
             m: vec![0f32; XI * p.c_out * len],
@@ -618,10 +650,11 @@ fn per_group(
 
 /// The blocks covering `images` images of a group.
 fn blocks(p: &Plan, images: usize, parallel: bool) -> impl Iterator<Item = Block> {
-    let (total, step) = (images * p.tiles_per_image(), p.block_tiles());
-    (0..total).step_by(step).map(move |start| Block {
-        start,
-        len: step.min(total - start),
+    let (rows, step) = (p.tiles_y(), p.block_rows());
+    (0..rows).step_by(step).map(move |ty0| Block {
+        ty0,
+        ty1: rows.min(ty0 + step),
+        images,
         parallel,
     })
 }
@@ -660,7 +693,7 @@ pub(super) fn grad_input(dy: &[f32], k: &[f32], p: &Plan) -> Vec<f32> {
 /// Writes `A dY Aᵀ` of every tile of `blk` and every channel of the group's output
 /// gradient `dy` into `dm`, laid out `[channel][ξ][tile]` (zero for spare tiles).
 fn transform_grads(dy: &[f32], p: &Plan, blk: Block, dm: &mut [f32]) {
-    let (stride, len) = (p.row_stride(), blk.len);
+    let (stride, step, len) = (p.row_stride(), blk.images, blk.len(p));
     let phases_len = M * M * len;
     for_chunks_with(
         &mut dm[..p.c_out * XI * len],
@@ -669,31 +702,31 @@ fn transform_grads(dy: &[f32], p: &Plan, blk: Block, dm: &mut [f32]) {
         phases_len + M * ALPHA * len,
         |buf, o, dm_o| {
             let (phases_buf, cols_buf) = buf.split_at_mut(phases_len);
-            for seg in segments(p, blk) {
-                let l = seg.rows() * stride;
-                let plane = &dy[(seg.n * p.c_out + o) * p.hw()..][..p.hw()];
-                // phases[a * M + b][q · stride + tx]: dY (a, b) of tile (ty0 + q, tx).
-                let mut phases = pieces::<{ M * M }>(phases_buf, l);
-                phases.iter_mut().for_each(|d| d.fill(0.0));
-                for q in 0..seg.rows() {
+            // phases[a * M + b][(q · stride + tx) · images + g]: dY (a, b) of tile
+            // (ty0 + q, tx) of image g.
+            let mut phases = pieces::<{ M * M }>(phases_buf, len);
+            phases.iter_mut().for_each(|d| d.fill(0.0));
+            for g in 0..step {
+                let plane = &dy[(g * p.c_out + o) * p.hw()..][..p.hw()];
+                for q in 0..blk.rows() {
                     for a in 0..M {
-                        let oy = M * (seg.ty0 + q) + a;
+                        let oy = M * (blk.ty0 + q) + a;
                         if oy >= p.h {
                             break;
                         }
-                        let dst = from_each::<M>(&mut phases[a * M..], q * stride);
-                        deinterleave(&plane[oy * p.w..][..p.w], dst);
+                        let dst = from_each::<M>(&mut phases[a * M..], q * stride * step + g);
+                        deinterleave(&plane[oy * p.w..][..p.w], dst, step);
                     }
                 }
-                // cols[b * ALPHA + i]: row i of A dY, column b.
-                let mut cols = pieces::<{ M * ALPHA }>(cols_buf, l);
-                for (b, out) in cols.chunks_exact_mut(ALPHA).enumerate() {
-                    a_pass(out, from_fn(|a| &*phases[a * M + b]));
-                }
-                for i in 0..ALPHA {
-                    let mut out = rows_mut::<ALPHA>(dm_o, len, i * ALPHA, seg.j0, l);
-                    a_pass(&mut out, from_fn(|b| &*cols[b * ALPHA + i]));
-                }
+            }
+            // cols[b * ALPHA + i]: row i of A dY, column b.
+            let mut cols = pieces::<{ M * ALPHA }>(cols_buf, len);
+            for (b, out) in cols.chunks_exact_mut(ALPHA).enumerate() {
+                a_pass(out, from_fn(|a| &*phases[a * M + b]));
+            }
+            for i in 0..ALPHA {
+                let mut out = rows_mut::<ALPHA>(dm_o, len, i * ALPHA, 0, len);
+                a_pass(&mut out, from_fn(|b| &*cols[b * ALPHA + i]));
             }
         },
     );
@@ -703,7 +736,7 @@ fn transform_grads(dy: &[f32], p: &Plan, blk: Block, dm: &mut [f32]) {
 fn grad_weight_block(x: &[f32], dy: &[f32], p: &Plan, blk: Block, du: &mut [f32], s: &mut Scratch) {
     transform_inputs(x, p, blk, &mut s.v);
     transform_grads(dy, p, blk, &mut s.m);
-    let (v, dm, len) = (&s.v, &s.m, blk.len);
+    let (v, dm, len) = (&s.v, &s.m, blk.len(p));
     let pairs = p.c_out * p.c_in;
     for_chunks(du, pairs, blk.parallel, |xi, du_xi| {
         matmul(
@@ -847,3 +880,4 @@ mod tests {
         assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
     }
 }
+
