@@ -17,6 +17,7 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::channel::lane_sum_pairs;
 use super::{f32_slice, nchw};
 
 /// Normalise with given batch statistics, then scale and shift (and ReLU if
@@ -189,14 +190,13 @@ impl CustomOp2 for GradSums<'_> {
             .into_par_iter()
             .map(|ch| {
                 let (m, s) = (self.0.mean[ch], self.0.inv_std[ch]);
-                let mut sum_dy = 0f64;
-                let mut sum_dy_xhat = 0f64;
+                let (mut sum_dy, mut sum_dy_xhat) = (0f64, 0f64);
                 for i in 0..n {
                     let start = (i * c + ch) * hw;
-                    for (&g, &v) in dy[start..start + hw].iter().zip(&x[start..start + hw]) {
-                        sum_dy += f64::from(g);
-                        sum_dy_xhat += f64::from(g * (v - m) * s);
-                    }
+                    let (a, b) = lane_sum_pairs(&dy[start..][..hw], &x[start..][..hw], |g, v| {
+                        (f64::from(g), f64::from(g * (v - m) * s))
+                    });
+                    (sum_dy, sum_dy_xhat) = (sum_dy + a, sum_dy_xhat + b);
                 }
                 (sum_dy as f32, sum_dy_xhat as f32)
             })

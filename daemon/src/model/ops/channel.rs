@@ -13,18 +13,58 @@ pub struct ChannelSum;
 /// Per-channel mean and biased variance: (N, C, H, W) -> (2, C), rows mean, var.
 pub struct ChannelStats;
 
+/// Independent f64 accumulators per sum: one chain of dependent adds would wait
+/// out each add's latency; eight keep the adder busy and fill vector registers.
+const LANES: usize = 8;
+
+/// Sum of `f(v)` over `values`, in f64.
+pub(crate) fn lane_sum(values: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    let mut acc = [0f64; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder().iter().map(|&v| f(v)).sum::<f64>();
+    for chunk in chunks {
+        acc.iter_mut().zip(chunk).for_each(|(a, &v)| *a += f(v));
+    }
+    acc.iter().sum::<f64>() + rest
+}
+
+/// Both sums of `f(a, b)` over pairs of `a` and `b` (the shorter sets the length),
+/// in f64.
+pub(crate) fn lane_sum_pairs(
+    a: &[f32],
+    b: &[f32],
+    f: impl Fn(f32, f32) -> (f64, f64),
+) -> (f64, f64) {
+    let n = a.len().min(b.len());
+    let (mut first, mut second) = ([0f64; LANES], [0f64; LANES]);
+    let (a_chunks, b_chunks) = (a[..n].chunks_exact(LANES), b[..n].chunks_exact(LANES));
+    let (mut rest_first, mut rest_second) = (0f64, 0f64);
+    for (&u, &v) in a_chunks.remainder().iter().zip(b_chunks.remainder()) {
+        let (x, y) = f(u, v);
+        (rest_first, rest_second) = (rest_first + x, rest_second + y);
+    }
+    for (ca, cb) in a_chunks.zip(b_chunks) {
+        for l in 0..LANES {
+            let (x, y) = f(ca[l], cb[l]);
+            first[l] += x;
+            second[l] += y;
+        }
+    }
+    (
+        first.iter().sum::<f64>() + rest_first,
+        second.iter().sum::<f64>() + rest_second,
+    )
+}
+
 /// Sum of channel `c` over every image, in f64.
 pub(crate) fn channel_fold(
     x: &[f32],
     (n, c, hw): (usize, usize, usize),
     ch: usize,
-    f: impl Fn(f32) -> f64,
+    f: impl Fn(f32) -> f64 + Copy,
 ) -> f64 {
     (0..n)
-        .map(|i| {
-            let start = (i * c + ch) * hw;
-            x[start..start + hw].iter().map(|&v| f(v)).sum::<f64>()
-        })
+        .map(|i| lane_sum(&x[(i * c + ch) * hw..][..hw], f))
         .sum()
 }
 
