@@ -11,8 +11,11 @@
 //!   images into its own buffer and the buffers added in order, so the result does
 //!   not depend on scheduling (resumed runs stay bit-exact).
 //!
-//! Large batches run one image per task with single-threaded multiplies; a batch
-//! smaller than the thread count (batch-1 inference) runs images in turn with a
+//! Small maps are taken several images at a time (their patch matrices side by
+//! side), so that each multiply has at least [`MIN_COLUMNS`] columns: a 3x3 map
+//! alone gives 9, which only the multiply's narrow edge kernels handle. Large
+//! batches run one image (or batch of images) per task with single-threaded
+//! multiplies; fewer than the thread count (batch-1 inference) run in turn with a
 //! multi-threaded multiply instead.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
@@ -21,6 +24,10 @@ use rayon::prelude::*;
 use super::f32_slice;
 use super::gemm::{matmul, MatMut, MatRef};
 use super::winograd::{self, Plan};
+
+/// Fewest columns (output pixels) worth a multiply of their own; smaller maps are
+/// batched across images up to this many.
+const MIN_COLUMNS: usize = 128;
 
 /// A convolution with equal stride and zero padding on both axes, no bias.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +119,19 @@ impl Geometry {
         self.oh * self.ow
     }
 
+    /// Images per multiply: enough for [`MIN_COLUMNS`] columns, at most the batch.
+    fn batch(&self) -> usize {
+        MIN_COLUMNS
+            .div_ceil(self.out_pixels().max(1))
+            .clamp(1, self.n.max(1))
+    }
+
+    /// Whether a single image's input serves as its own patch matrix (1x1,
+    /// stride 1, no batching).
+    fn direct(&self) -> bool {
+        self.pointwise() && self.batch() == 1
+    }
+
     /// The input index read by output index `out` at kernel offset `k`, if inside.
     fn source(&self, out: usize, k: usize, size: usize) -> Option<usize> {
         (out * self.stride + k)
@@ -136,10 +156,12 @@ fn patch_row(row: usize, g: &Geometry) -> (usize, usize, usize) {
     (row / (g.kh * g.kw), row / g.kw % g.kh, row % g.kw)
 }
 
-/// Writes the patch matrix of one image: row (ci, ky, kx), column (oy, ox).
-fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
+/// Writes the patch matrix of one image: row (ci, ky, kx), column (oy, ox), each
+/// row at the start of `width` values of `col`.
+fn im2col(x: &[f32], g: &Geometry, col: &mut [f32], width: usize) {
     let ohw = g.out_pixels();
-    for (row, dst) in col.chunks_exact_mut(ohw).enumerate() {
+    for row in 0..g.ckk() {
+        let dst = &mut col[row * width..][..ohw];
         let (ci, ky, kx) = patch_row(row, g);
         let plane = &x[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         let (lo, hi) = g.valid(kx, g.w, g.ow);
@@ -166,11 +188,13 @@ fn im2col(x: &[f32], g: &Geometry, col: &mut [f32]) {
     }
 }
 
-/// Adds a patch-matrix gradient back onto one image's input gradient.
-fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
+/// Adds a patch-matrix gradient (each row at the start of `width` values of
+/// `col`) back onto one image's input gradient.
+fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32], width: usize) {
     dx.fill(0.0);
     let ohw = g.out_pixels();
-    for (row, src) in col.chunks_exact(ohw).enumerate() {
+    for row in 0..g.ckk() {
+        let src = &col[row * width..][..ohw];
         let (ci, ky, kx) = patch_row(row, g);
         let plane = &mut dx[ci * g.h * g.w..(ci + 1) * g.h * g.w];
         let (lo, hi) = g.valid(kx, g.w, g.ow);
@@ -193,6 +217,36 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32]) {
                     dst[ix] += v;
                 }
             }
+        }
+    }
+}
+
+/// The patch matrices of the images of `x` side by side in `col`, image-major
+/// columns: `ckk` rows of `images · ohw` values.
+fn batch_patches(x: &[f32], g: &Geometry, col: &mut [f32]) {
+    let width = x.len() / g.in_len() * g.out_pixels();
+    for (j, x_n) in x.chunks_exact(g.in_len()).enumerate() {
+        im2col(x_n, g, &mut col[j * g.out_pixels()..], width);
+    }
+}
+
+/// Per-image `[channel][pixel]` planes of `images` (each `rows · pixels` values)
+/// as one `rows x (images · pixels)` matrix in `out`, image-major columns.
+fn batch_rows(images: &[f32], rows: usize, pixels: usize, out: &mut [f32]) {
+    let width = images.len() / rows;
+    for (j, image) in images.chunks_exact(rows * pixels).enumerate() {
+        for (r, plane) in image.chunks_exact(pixels).enumerate() {
+            out[r * width + j * pixels..][..pixels].copy_from_slice(plane);
+        }
+    }
+}
+
+/// The inverse of [`batch_rows`]: the matrix `m` back into per-image planes.
+fn unbatch_rows(m: &[f32], rows: usize, pixels: usize, images: &mut [f32]) {
+    let width = m.len() / rows;
+    for (j, image) in images.chunks_exact_mut(rows * pixels).enumerate() {
+        for (r, plane) in image.chunks_exact_mut(pixels).enumerate() {
+            plane.copy_from_slice(&m[r * width + j * pixels..][..pixels]);
         }
     }
 }
@@ -258,29 +312,47 @@ impl Conv2dOp {
         if let Some(plan) = g.winograd() {
             return winograd::forward(x, k, &plan, epilogue);
         }
-        let ohw = g.out_pixels();
+        let (ohw, ckk, batch) = (g.out_pixels(), g.ckk(), g.batch());
         let mut y = vec![0f32; g.n * g.o * ohw];
-        let weights = MatRef::row_major(k, g.o, g.ckk());
-        let scratch = if g.pointwise() { 0 } else { g.ckk() * ohw };
-        per_image(&mut y, g.o * ohw, scratch, |i, y_n, col, threads| {
-            let x_n = &x[i * g.in_len()..(i + 1) * g.in_len()];
-            let patches = if g.pointwise() {
-                x_n
-            } else {
-                im2col(x_n, g, col);
-                col
-            };
-            matmul(
-                MatMut::row_major(y_n, g.o, ohw),
-                weights,
-                MatRef::row_major(patches, g.ckk(), ohw),
-                false,
-                threads,
-            );
-            if let Some(e) = epilogue {
-                e.apply(y_n, ohw);
-            }
-        });
+        let weights = MatRef::row_major(k, g.o, ckk);
+        let col_len = if g.direct() { 0 } else { ckk * batch * ohw };
+        let prod_len = if batch > 1 { g.o * batch * ohw } else { 0 };
+        per_image(
+            &mut y,
+            batch * g.o * ohw,
+            col_len + prod_len,
+            |i, y_b, buf, threads| {
+                let images = y_b.len() / (g.o * ohw);
+                let width = images * ohw;
+                let x_b = &x[i * batch * g.in_len()..][..images * g.in_len()];
+                let (col, prod) = buf.split_at_mut(col_len);
+                let patches = if g.direct() {
+                    x_b
+                } else {
+                    batch_patches(x_b, g, col);
+                    &col[..ckk * width]
+                };
+                let out = if images == 1 {
+                    &mut *y_b
+                } else {
+                    &mut prod[..g.o * width]
+                };
+                matmul(
+                    MatMut::row_major(out, g.o, width),
+                    weights,
+                    MatRef::row_major(patches, ckk, width),
+                    false,
+                    threads,
+                );
+                if images > 1 {
+                    unbatch_rows(&prod[..g.o * width], g.o, ohw, y_b);
+                }
+                if let Some(e) = epilogue {
+                    y_b.chunks_exact_mut(g.o * ohw)
+                        .for_each(|y_n| e.apply(y_n, ohw));
+                }
+            },
+        );
         y
     }
 
@@ -288,31 +360,50 @@ impl Conv2dOp {
         if let Some(plan) = g.winograd() {
             return winograd::grad_input(dy, k, &plan);
         }
-        let ohw = g.out_pixels();
+        let (ohw, ckk, batch) = (g.out_pixels(), g.ckk(), g.batch());
         let mut dx = vec![0f32; g.n * g.in_len()];
-        let weights_t = MatRef::row_major(k, g.o, g.ckk()).t();
-        let scratch = if g.pointwise() { 0 } else { g.ckk() * ohw };
-        per_image(&mut dx, g.in_len(), scratch, |i, dx_n, dcol, threads| {
-            let dy_n = MatRef::row_major(&dy[i * g.o * ohw..(i + 1) * g.o * ohw], g.o, ohw);
-            if g.pointwise() {
+        let weights_t = MatRef::row_major(k, g.o, ckk).t();
+        let dcol_len = if g.direct() { 0 } else { ckk * batch * ohw };
+        let rows_len = if batch > 1 { g.o * batch * ohw } else { 0 };
+        per_image(
+            &mut dx,
+            batch * g.in_len(),
+            dcol_len + rows_len,
+            |i, dx_b, buf, threads| {
+                let images = dx_b.len() / g.in_len();
+                let width = images * ohw;
+                let dy_b = &dy[i * batch * g.o * ohw..][..images * g.o * ohw];
+                let (dcol, rows) = buf.split_at_mut(dcol_len);
+                let dy_rows = if images == 1 {
+                    dy_b
+                } else {
+                    batch_rows(dy_b, g.o, ohw, &mut rows[..g.o * width]);
+                    &rows[..g.o * width]
+                };
+                let dy_rows = MatRef::row_major(dy_rows, g.o, width);
+                if g.direct() {
+                    matmul(
+                        MatMut::row_major(dx_b, ckk, ohw),
+                        weights_t,
+                        dy_rows,
+                        false,
+                        threads,
+                    );
+                    return;
+                }
+                let dcol = &mut dcol[..ckk * width];
                 matmul(
-                    MatMut::row_major(dx_n, g.ckk(), ohw),
+                    MatMut::row_major(dcol, ckk, width),
                     weights_t,
-                    dy_n,
+                    dy_rows,
                     false,
                     threads,
                 );
-            } else {
-                matmul(
-                    MatMut::row_major(dcol, g.ckk(), ohw),
-                    weights_t,
-                    dy_n,
-                    false,
-                    threads,
-                );
-                col2im(dcol, g, dx_n);
-            }
-        });
+                for (j, dx_n) in dx_b.chunks_exact_mut(g.in_len()).enumerate() {
+                    col2im(&dcol[j * ohw..], g, dx_n, width);
+                }
+            },
+        );
         dx
     }
 
@@ -320,7 +411,7 @@ impl Conv2dOp {
         if let Some(plan) = g.winograd() {
             return winograd::grad_weight(x, dy, &plan);
         }
-        let (ohw, ckk) = (g.out_pixels(), g.ckk());
+        let (ohw, ckk, batch) = (g.out_pixels(), g.ckk(), g.batch());
         let threads = rayon::current_num_threads();
         let chunks = threads.min(g.n).max(1);
         let inner_threads = if chunks == 1 { threads } else { 1 };
@@ -328,22 +419,32 @@ impl Conv2dOp {
             .into_par_iter()
             .map(|chunk| {
                 let mut dw = vec![0f32; g.o * ckk];
-                let mut col = vec![0f32; if g.pointwise() { 0 } else { ckk * ohw }];
-                for i in chunk * g.n / chunks..(chunk + 1) * g.n / chunks {
-                    let x_n = &x[i * g.in_len()..(i + 1) * g.in_len()];
-                    let patches = if g.pointwise() {
-                        x_n
+                let mut col = vec![0f32; if g.direct() { 0 } else { ckk * batch * ohw }];
+                let mut rows = vec![0f32; if batch > 1 { g.o * batch * ohw } else { 0 }];
+                let (start, end) = (chunk * g.n / chunks, (chunk + 1) * g.n / chunks);
+                for i in (start..end).step_by(batch) {
+                    let images = batch.min(end - i);
+                    let width = images * ohw;
+                    let x_b = &x[i * g.in_len()..][..images * g.in_len()];
+                    let patches = if g.direct() {
+                        x_b
                     } else {
-                        im2col(x_n, g, &mut col);
-                        &col
+                        batch_patches(x_b, g, &mut col);
+                        &col[..ckk * width]
                     };
-                    let dy_n = MatRef::row_major(&dy[i * g.o * ohw..(i + 1) * g.o * ohw], g.o, ohw);
-                    // dW is built column-major: the multiply then reads `dy_n`, not
+                    let dy_b = &dy[i * g.o * ohw..][..images * g.o * ohw];
+                    let dy_rows = if images == 1 {
+                        dy_b
+                    } else {
+                        batch_rows(dy_b, g.o, ohw, &mut rows[..g.o * width]);
+                        &rows[..g.o * width]
+                    };
+                    // dW is built column-major: the multiply then reads `dy_rows`, not
                     // the 9x larger patch matrix, across rows (packing it is a gather).
                     matmul(
                         MatMut::col_major(&mut dw, g.o, ckk),
-                        dy_n,
-                        MatRef::row_major(patches, ckk, ohw).t(),
+                        MatRef::row_major(dy_rows, g.o, width),
+                        MatRef::row_major(patches, ckk, width).t(),
                         true,
                         inner_threads,
                     );
@@ -533,7 +634,10 @@ mod tests {
             },
         )?; // strided 1x1
         check((1, 8, 5, 5), 4, 3, valid)?; // batch 1: multiply-parallel path
-        check((5, 2, 4, 4), 3, 3, same) // more images than threads
+        check((5, 2, 4, 4), 3, 3, same)?; // more images than threads
+        check((19, 3, 3, 3), 4, 3, same)?; // 3x3 maps: batches of 15 images and a rest
+        check((9, 5, 1, 1), 3, 3, same)?; // 1x1 maps, all 9 images in one multiply
+        check((3, 6, 2, 3), 4, 1, valid) // pointwise on a small map, batched
     }
 
     #[test]

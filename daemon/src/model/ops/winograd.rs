@@ -880,4 +880,3 @@ mod tests {
         assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
     }
 }
-
