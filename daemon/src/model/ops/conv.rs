@@ -647,9 +647,9 @@ mod tests {
             padding: 1,
         };
         for (x, o) in [
-            ((3, 16, 9, 7), 17),   // odd sizes, several image groups
-            ((1, 16, 16, 16), 16), // one image: phase-parallel blocks
-            ((4, 17, 8, 8), 20),   // more images than threads
+            ((4, 16, 9, 7), 17),   // odd sizes, several image groups
+            ((1, 16, 24, 24), 16), // one image: phase-parallel blocks
+            ((6, 17, 8, 8), 20),   // more images than threads
         ] {
             let g = Geometry::new(same, &Shape::from(x), &Shape::from((o, x.1, 3, 3)))?;
             assert!(g.winograd().is_some(), "{x:?} -> {o} should take Winograd");
