@@ -647,8 +647,9 @@ mod tests {
             padding: 1,
         };
         for (x, o) in [
-            ((4, 16, 9, 7), 17),   // odd sizes, several image groups
-            ((1, 16, 24, 24), 16), // one image: phase-parallel blocks
+            ((4, 16, 9, 7), 17),   // odd sizes, all images in one block
+            ((1, 64, 48, 48), 64), // one image in two blocks of tile rows
+            ((5, 64, 20, 20), 64), // groups of 3 images and a shorter last one
             ((6, 17, 8, 8), 20),   // more images than threads
         ] {
             let g = Geometry::new(same, &Shape::from(x), &Shape::from((o, x.1, 3, 3)))?;

@@ -871,6 +871,26 @@ mod tests {
     }
 
     #[test]
+    fn groups_and_blocks_follow_the_budget() {
+        // The splits conv's Winograd tests rely on: 2 MiB holds 113 tiles of 64+64
+        // channels, so 20x20 images (30 tiles) go 3 to a group and a 48x48 image
+        // (12 tile rows of 13) is cut into blocks of 8 rows.
+        let plan = |n, c, side| Plan {
+            n,
+            c_in: c,
+            c_out: c,
+            h: side,
+            w: side,
+        };
+        assert_eq!(plan(5, 64, 20).group_images(), 3);
+        let tall = plan(1, 64, 48);
+        assert_eq!(
+            (tall.group_images(), tall.block_rows(), tall.tiles_y()),
+            (1, 8, 12)
+        );
+    }
+
+    #[test]
     fn kernel_gradient_transform_is_the_transpose() {
         // <G g Gᵀ, dU> == <g, Gᵀ dU G> for any g, dU, here for 3 kernels at once.
         let (c_out, c_in) = (3, 1);
