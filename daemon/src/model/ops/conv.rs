@@ -251,9 +251,9 @@ fn unbatch_rows(m: &[f32], rows: usize, pixels: usize, images: &mut [f32]) {
     }
 }
 
-/// Runs `f(image, out_chunk, scratch)` for every image, in parallel over images when
-/// the batch is large enough, else in turn; `f` gets the thread count its multiply
-/// may use.
+/// Runs `f(index, out_chunk, scratch)` for every `per`-value chunk of `out` (one
+/// image's output, or one batch of images'), in parallel over chunks when there
+/// are enough, else in turn; `f` gets the thread count its multiply may use.
 fn per_image(
     out: &mut [f32],
     per: usize,
