@@ -132,6 +132,24 @@ impl Geometry {
         self.pointwise() && self.batch() == 1
     }
 
+    /// Scratch values for one batch's patch matrix (none when the input serves).
+    fn patches_len(&self) -> usize {
+        if self.direct() {
+            0
+        } else {
+            self.ckk() * self.batch() * self.out_pixels()
+        }
+    }
+
+    /// Scratch values for one batch's output-shaped matrix (none without batching).
+    fn rows_len(&self) -> usize {
+        if self.batch() > 1 {
+            self.o * self.batch() * self.out_pixels()
+        } else {
+            0
+        }
+    }
+
     /// The input index read by output index `out` at kernel offset `k`, if inside.
     fn source(&self, out: usize, k: usize, size: usize) -> Option<usize> {
         (out * self.stride + k)
@@ -221,13 +239,28 @@ fn col2im(col: &[f32], g: &Geometry, dx: &mut [f32], width: usize) {
     }
 }
 
-/// The patch matrices of the images of `x` side by side in `col`, image-major
-/// columns: `ckk` rows of `images · ohw` values.
-fn batch_patches(x: &[f32], g: &Geometry, col: &mut [f32]) {
+/// The patch matrix of the images `x`, `ckk` rows of `images · ohw` values with
+/// image-major columns: `x` itself where it serves, else written into `col`.
+fn patches<'a>(x: &'a [f32], g: &Geometry, col: &'a mut [f32]) -> &'a [f32] {
+    if g.direct() {
+        return x;
+    }
     let width = x.len() / g.in_len() * g.out_pixels();
     for (j, x_n) in x.chunks_exact(g.in_len()).enumerate() {
         im2col(x_n, g, &mut col[j * g.out_pixels()..], width);
     }
+    &col[..g.ckk() * width]
+}
+
+/// The output-shaped `images` (`[image][o][pixel]`) as one `o x (images · ohw)`
+/// matrix: a single image as it is, several gathered into `rows`.
+fn output_rows<'a>(images: &'a [f32], g: &Geometry, rows: &'a mut [f32]) -> &'a [f32] {
+    if images.len() == g.o * g.out_pixels() {
+        return images;
+    }
+    let rows = &mut rows[..images.len()];
+    batch_rows(images, g.o, g.out_pixels(), rows);
+    rows
 }
 
 /// Per-image `[channel][pixel]` planes of `images` (each `rows · pixels` values)
@@ -315,23 +348,16 @@ impl Conv2dOp {
         let (ohw, ckk, batch) = (g.out_pixels(), g.ckk(), g.batch());
         let mut y = vec![0f32; g.n * g.o * ohw];
         let weights = MatRef::row_major(k, g.o, ckk);
-        let col_len = if g.direct() { 0 } else { ckk * batch * ohw };
-        let prod_len = if batch > 1 { g.o * batch * ohw } else { 0 };
         per_image(
             &mut y,
             batch * g.o * ohw,
-            col_len + prod_len,
+            g.patches_len() + g.rows_len(),
             |i, y_b, buf, threads| {
                 let images = y_b.len() / (g.o * ohw);
                 let width = images * ohw;
                 let x_b = &x[i * batch * g.in_len()..][..images * g.in_len()];
-                let (col, prod) = buf.split_at_mut(col_len);
-                let patches = if g.direct() {
-                    x_b
-                } else {
-                    batch_patches(x_b, g, col);
-                    &col[..ckk * width]
-                };
+                let (col, prod) = buf.split_at_mut(g.patches_len());
+                let patches = patches(x_b, g, col);
                 let out = if images == 1 {
                     &mut *y_b
                 } else {
@@ -363,24 +389,16 @@ impl Conv2dOp {
         let (ohw, ckk, batch) = (g.out_pixels(), g.ckk(), g.batch());
         let mut dx = vec![0f32; g.n * g.in_len()];
         let weights_t = MatRef::row_major(k, g.o, ckk).t();
-        let dcol_len = if g.direct() { 0 } else { ckk * batch * ohw };
-        let rows_len = if batch > 1 { g.o * batch * ohw } else { 0 };
         per_image(
             &mut dx,
             batch * g.in_len(),
-            dcol_len + rows_len,
+            g.patches_len() + g.rows_len(),
             |i, dx_b, buf, threads| {
                 let images = dx_b.len() / g.in_len();
                 let width = images * ohw;
                 let dy_b = &dy[i * batch * g.o * ohw..][..images * g.o * ohw];
-                let (dcol, rows) = buf.split_at_mut(dcol_len);
-                let dy_rows = if images == 1 {
-                    dy_b
-                } else {
-                    batch_rows(dy_b, g.o, ohw, &mut rows[..g.o * width]);
-                    &rows[..g.o * width]
-                };
-                let dy_rows = MatRef::row_major(dy_rows, g.o, width);
+                let (dcol, rows) = buf.split_at_mut(g.patches_len());
+                let dy_rows = MatRef::row_major(output_rows(dy_b, g, rows), g.o, width);
                 if g.direct() {
                     matmul(
                         MatMut::row_major(dx_b, ckk, ohw),
@@ -419,26 +437,16 @@ impl Conv2dOp {
             .into_par_iter()
             .map(|chunk| {
                 let mut dw = vec![0f32; g.o * ckk];
-                let mut col = vec![0f32; if g.direct() { 0 } else { ckk * batch * ohw }];
-                let mut rows = vec![0f32; if batch > 1 { g.o * batch * ohw } else { 0 }];
+                let mut col = vec![0f32; g.patches_len()];
+                let mut rows = vec![0f32; g.rows_len()];
                 let (start, end) = (chunk * g.n / chunks, (chunk + 1) * g.n / chunks);
                 for i in (start..end).step_by(batch) {
                     let images = batch.min(end - i);
                     let width = images * ohw;
                     let x_b = &x[i * g.in_len()..][..images * g.in_len()];
-                    let patches = if g.direct() {
-                        x_b
-                    } else {
-                        batch_patches(x_b, g, &mut col);
-                        &col[..ckk * width]
-                    };
+                    let patches = patches(x_b, g, &mut col);
                     let dy_b = &dy[i * g.o * ohw..][..images * g.o * ohw];
-                    let dy_rows = if images == 1 {
-                        dy_b
-                    } else {
-                        batch_rows(dy_b, g.o, ohw, &mut rows[..g.o * width]);
-                        &rows[..g.o * width]
-                    };
+                    let dy_rows = output_rows(dy_b, g, &mut rows);
                     // dW is built column-major: the multiply then reads `dy_rows`, not
                     // the 9x larger patch matrix, across rows (packing it is a gather).
                     matmul(

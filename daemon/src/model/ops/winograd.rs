@@ -163,13 +163,22 @@ fn gt_pass(out: &mut [&mut [f32]], u: [&[f32]; ALPHA]) {
 
 /// Transformed kernels `G g Gᵀ`, laid out `[ξ][out][in]`, of an (out, in, 3, 3)
 /// kernel, computed for all kernels at once: tap by tap, then column by column.
-fn transform_kernel(k: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
+/// With `rotated`, those of the input gradient's kernel instead: (in, out, 3, 3),
+/// each window rotated by 180°.
+fn transform_kernel(k: &[f32], c_out: usize, c_in: usize, rotated: bool) -> Vec<f32> {
     let pairs = c_out * c_in;
     // taps[t][oc]: tap t (row-major in the 3x3 window) of kernel oc.
     let mut taps = vec![0f32; 9 * pairs];
     for (oc, g) in k.chunks_exact(9).enumerate() {
+        // Kernel (o, c) of the rotated set sits at (c, o), its tap t at 8 - t.
+        let dst = if rotated {
+            (oc % c_in) * c_out + oc / c_in
+        } else {
+            oc
+        };
         for (t, &v) in g.iter().enumerate() {
-            taps[t * pairs + oc] = v;
+            let t = if rotated { 8 - t } else { t };
+            taps[t * pairs + dst] = v;
         }
     }
     let tap = |t: usize| &taps[t * pairs..][..pairs];
@@ -216,21 +225,6 @@ fn kernel_grads(du: &[f32], pairs: usize) -> Vec<f32> {
     dk
 }
 
-/// The kernel of the input gradient: (in, out, 3, 3), each window rotated by 180°.
-fn rotate_kernel(k: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
-    let mut r = vec![0f32; k.len()];
-    for o in 0..c_out {
-        for c in 0..c_in {
-            let src = &k[(o * c_in + c) * 9..][..9];
-            let dst = &mut r[(c * c_out + o) * 9..][..9];
-            dst.iter_mut()
-                .zip(src.iter().rev())
-                .for_each(|(d, &s)| *d = s);
-        }
-    }
-    r
-}
-
 /// Runs `f(index, chunk)` over `chunk`-sized pieces of `data`, in parallel if asked.
 fn for_chunks(
     data: &mut [f32],
@@ -242,13 +236,13 @@ fn for_chunks(
 }
 
 /// [`for_chunks`] with a buffer of `scratch` values per task, for `f` to use as
-/// it likes (not cleared between calls).
-fn for_chunks_with(
-    data: &mut [f32],
+/// it likes (not cleared between calls), over pieces of any `data`.
+fn for_chunks_with<T: Send>(
+    data: &mut [T],
     chunk: usize,
     parallel: bool,
     scratch: usize,
-    f: impl Fn(&mut [f32], usize, &mut [f32]) + Sync,
+    f: impl Fn(&mut [f32], usize, &mut [T]) + Sync,
 ) {
     if parallel {
         data.par_chunks_mut(chunk)
@@ -537,21 +531,12 @@ fn for_channels(
     scratch: usize,
     f: impl Fn(&mut [f32], usize, &mut [&mut [f32]]) + Sync,
 ) {
-    let mut by_channel: Vec<Vec<&mut [f32]>> = (0..p.c_out).map(|_| Vec::new()).collect();
-    for (i, plane) in y.chunks_exact_mut(p.hw()).enumerate() {
-        by_channel[i % p.c_out].push(plane);
-    }
-    if parallel {
-        by_channel
-            .par_iter_mut()
-            .enumerate()
-            .for_each_init(|| vec![0f32; scratch], |buf, (o, planes)| f(buf, o, planes));
-    } else {
-        let mut buf = vec![0f32; scratch];
-        for (o, planes) in by_channel.iter_mut().enumerate() {
-            f(&mut buf, o, planes);
-        }
-    }
+    let mut planes: Vec<(usize, &mut [f32])> = y.chunks_exact_mut(p.hw()).enumerate().collect();
+    // Image-major to channel-major (stable: images stay in order within a channel).
+    planes.sort_by_key(|&(i, _)| i % p.c_out);
+    let mut planes: Vec<&mut [f32]> = planes.into_iter().map(|(_, plane)| plane).collect();
+    let images = planes.len() / p.c_out;
+    for_chunks_with(&mut planes, images, parallel, scratch, f);
 }
 
 /// Writes `Aᵀ M A` (then `epilogue`) of every tile of `blk` from the products `m`
@@ -678,18 +663,13 @@ fn convolve(x: &[f32], u: &[f32], p: &Plan, epilogue: Option<Epilogue<'_>>) -> V
 /// The forward pass: `x` (N, in, H, W) convolved with the (out, in, 3, 3) kernel
 /// `k` at padding 1, then `epilogue`.
 pub(super) fn forward(x: &[f32], k: &[f32], p: &Plan, epilogue: Option<Epilogue<'_>>) -> Vec<f32> {
-    convolve(x, &transform_kernel(k, p.c_out, p.c_in), p, epilogue)
+    convolve(x, &transform_kernel(k, p.c_out, p.c_in, false), p, epilogue)
 }
 
 /// The input gradient for the output gradient `dy` (N, out, H, W).
 pub(super) fn grad_input(dy: &[f32], k: &[f32], p: &Plan) -> Vec<f32> {
-    let rotated = rotate_kernel(k, p.c_out, p.c_in);
-    convolve(
-        dy,
-        &transform_kernel(&rotated, p.c_in, p.c_out),
-        &p.transposed(),
-        None,
-    )
+    let u = transform_kernel(k, p.c_out, p.c_in, true);
+    convolve(dy, &u, &p.transposed(), None)
 }
 
 /// Writes `A dY Aᵀ` of every tile of `blk` and every channel of the group's output
@@ -897,7 +877,7 @@ mod tests {
         let g = values(9 * c_out * c_in, 3);
         let du = values(XI * c_out * c_in, 4);
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| a * b).sum::<f32>();
-        let lhs = dot(&transform_kernel(&g, c_out, c_in), &du);
+        let lhs = dot(&transform_kernel(&g, c_out, c_in, false), &du);
         let rhs = dot(&kernel_grads(&du, c_out * c_in), &g);
         assert!((lhs - rhs).abs() < 1e-5, "{lhs} vs {rhs}");
     }
