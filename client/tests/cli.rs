@@ -28,7 +28,7 @@ fn bad_sweep_files_exit_2_naming_the_key() {
         ("empty-grid.toml", "grid.weight_decay: empty grid"),
         (
             "unknown-model.toml",
-            "base.model: unknown value \"resnet-50\"",
+            "base.model: unknown model 'resnet-50'",
         ),
         ("negative-epochs.toml", "base.epochs: -3 is out of range"),
         (

@@ -119,11 +119,15 @@ const COLUMNS: &str =
     "ord, trial_id, sweep_id, spec, resolved, model, state, failure, message, attempt, \
                        created_ms, started_ms, finished_ms, progress, result, last_seq";
 
-fn parse<T: std::str::FromStr<Err = String>>(trial_id: &str, v: &str) -> Result<T, StoreError> {
-    v.parse().map_err(|reason| StoreError::Corrupt {
-        trial_id: trial_id.to_string(),
-        reason,
-    })
+fn parse<T: std::str::FromStr<Err = vov_spec::names::UnknownName>>(
+    trial_id: &str,
+    v: &str,
+) -> Result<T, StoreError> {
+    v.parse()
+        .map_err(|e: vov_spec::names::UnknownName| StoreError::Corrupt {
+            trial_id: trial_id.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<(JobRow, String, Option<String>)> {

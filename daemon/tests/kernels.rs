@@ -11,6 +11,7 @@
 //! and 2, max pooling, BatchNorm with and without ReLU, bias, channel sums).
 
 use candle_core::{DType, Device, Tensor};
+use vov_spec::{Preset, TrialSpec};
 use vovd::data::synthetic::{generate, SyntheticOptions};
 use vovd::data::Augmentation;
 use vovd::model::layers::BnConfig;
@@ -21,22 +22,21 @@ use vovd::train::{self, Measure, TrainEvent, TrainOptions, TrainRecord, TrainSpe
 const TRAIN: usize = 128;
 const VAL: usize = 64;
 
-fn spec(preset: &str, knobs: &ModelKnobs) -> TrainSpec {
-    TrainSpec {
-        model: ModelSpec::resolve(preset, knobs).unwrap(),
-        epochs: 3,
-        batch_size: 32,
-        augmentation: Augmentation::Standard,
-        seed: 7,
-        bn_momentum: 0.9,
-        train_limit: Some(TRAIN),
-        val_limit: Some(VAL),
-        measure: Measure {
-            batch1: false,
-            batch32: false,
-        },
-        ..TrainSpec::published(preset).unwrap()
-    }
+fn spec(preset: Preset, knobs: &ModelKnobs) -> TrainSpec {
+    let mut t = TrialSpec::new(preset);
+    t.knobs = knobs.clone();
+    t.epochs = 3;
+    t.batch_size = 32;
+    t.augmentation = Augmentation::Standard;
+    t.seed = 7;
+    t.bn_momentum = 0.9;
+    t.train_limit = Some(TRAIN);
+    t.val_limit = Some(VAL);
+    t.measure = Measure {
+        batch1: false,
+        batch32: false,
+    };
+    TrainSpec::resolve(t).unwrap()
 }
 
 /// Every step's loss and the record of one run on this thread.
@@ -91,7 +91,7 @@ fn step(model: &Model, x: &Tensor, y: &Tensor) -> (f32, Vec<(String, Tensor)>) {
     (loss.to_scalar().unwrap(), per_param)
 }
 
-fn assert_same_gradients(preset: &str, knobs: &ModelKnobs) {
+fn assert_same_gradients(preset: Preset, knobs: &ModelKnobs) {
     let opts = BuildOptions {
         input: InputShape {
             channels: 3,
@@ -170,15 +170,15 @@ fn tiny_densenet() -> ModelKnobs {
 
 #[test]
 fn vovnet_kernels_give_candles_gradients() {
-    assert_same_gradients("vovnet-27-slim", &tiny_vovnet());
+    assert_same_gradients(Preset::Vovnet27Slim, &tiny_vovnet());
 }
 
 #[test]
 fn densenet_kernels_give_candles_gradients() {
-    assert_same_gradients("densenet-koshian-2", &tiny_densenet());
+    assert_same_gradients(Preset::DensenetKoshian2, &tiny_densenet());
 }
 
 #[test]
 fn densenet_kernels_train_like_candle_ops() {
-    assert_same_run(&spec("densenet-koshian-2", &tiny_densenet()));
+    assert_same_run(&spec(Preset::DensenetKoshian2, &tiny_densenet()));
 }

@@ -1,9 +1,9 @@
 //! Checkpoint and resume are exact: 3 epochs straight and 1 epoch + checkpoint +
 //! resume for 2 more, with the same seed, end with identical weights and metrics.
 
+use vov_spec::{ModelKnobs, Preset, TrialSpec};
 use vovd::data::synthetic::{generate, SyntheticOptions};
 use vovd::data::Augmentation;
-use vovd::model::{ModelKnobs, ModelSpec};
 use vovd::train::{self, checkpoint, Measure, TrainEvent, TrainOptions, TrainSpec};
 
 fn spec(epochs: usize) -> TrainSpec {
@@ -14,21 +14,20 @@ fn spec(epochs: usize) -> TrainSpec {
         osa_layers: Some(2),
         ..Default::default()
     };
-    TrainSpec {
-        model: ModelSpec::resolve("vovnet-27-slim", &knobs).unwrap(),
-        epochs,
-        batch_size: 32,
-        augmentation: Augmentation::Standard,
-        seed: 42,
-        bn_momentum: 0.9,
-        train_limit: Some(160),
-        val_limit: Some(64),
-        measure: Measure {
-            batch1: false,
-            batch32: false,
-        },
-        ..TrainSpec::published("vovnet-27-slim").unwrap()
-    }
+    let mut t = TrialSpec::new(Preset::Vovnet27Slim);
+    t.knobs = knobs;
+    t.epochs = epochs;
+    t.batch_size = 32;
+    t.augmentation = Augmentation::Standard;
+    t.seed = 42;
+    t.bn_momentum = 0.9;
+    t.train_limit = Some(160);
+    t.val_limit = Some(64);
+    t.measure = Measure {
+        batch1: false,
+        batch32: false,
+    };
+    TrainSpec::resolve(t).unwrap()
 }
 
 fn data() -> vovd::data::Dataset {

@@ -1,6 +1,9 @@
 //! vov's gRPC contract, package `vov.v1` (see `vov/v1/trainer.proto`, where every RPC
-//! and field is documented). Generated code lives under [`pb`]; this crate is the
-//! only code the daemon and the client share.
+//! and field is documented). Generated code lives under [`pb`]; [`convert`] is the
+//! one place where the typed trial of `vov-spec` meets its messages. This crate and
+//! `vov-spec` are the only code the daemon and the client share.
+
+pub mod convert;
 
 /// Generated messages, the `Trainer` client and the `Trainer` server.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]

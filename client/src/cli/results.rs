@@ -140,7 +140,7 @@ async fn collect(
 
 fn record(store: &ResultsStore, url: &str, job: &pb::Job) -> Result<bool, CliError> {
     let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
-    match (TrialState::from_pb(job.state), &job.result) {
+    match (crate::store::state::from_pb(job.state), &job.result) {
         (TrialState::Succeeded, Some(result)) => {
             store.record_result(&job.trial_id, url, result).map_err(err)
         }

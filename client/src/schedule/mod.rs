@@ -259,7 +259,7 @@ impl<'a> Scheduler<'a> {
         id: &str,
         s: &pb::StateChange,
     ) -> Result<(), ScheduleError> {
-        let state = TrialState::from_pb(s.state);
+        let state = crate::store::state::from_pb(s.state);
         match state {
             TrialState::Succeeded => Ok(()),
             TrialState::Failed => {
@@ -389,7 +389,7 @@ impl<'a> Scheduler<'a> {
         };
         let (final_trial, placed_elsewhere) =
             (t.row.state.is_final(), t.host.is_some_and(|h| h != host));
-        match TrialState::from_pb(job.state) {
+        match crate::store::state::from_pb(job.state) {
             TrialState::Succeeded => {
                 if let Some(result) = job.result {
                     let event = pb::JobEvent {

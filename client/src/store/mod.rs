@@ -157,7 +157,7 @@ impl ResultsStore {
                     t.label,
                     t.spec.model,
                     t.spec.epochs,
-                    crate::sweep::identity::canonical(&t.config),
+                    vov_spec::identity::canonical(&t.trial),
                     t.spec.encode_to_vec(),
                     now_ms()
                 ],

@@ -1,24 +1,23 @@
 //! From a checked sweep to its trials: grid points (cartesian product over `base`),
 //! each with `samples` random draws when `[random]` is present, the explicit
-//! `[[trial]]`s, `--set` overrides, defaults, cross-key checks, then `repeats`
-//! seeds of each. Duplicates (the same resolved trial twice) are kept once.
+//! `[[trial]]`s, `--set` overrides, then the typed [`TrialSpec`] of each (defaults
+//! from `vov-spec`, every key checked, errors naming the key path that set it) and
+//! `repeats` seeds of it. Duplicates (the same resolved trial twice) are kept once.
 
 use std::collections::{BTreeMap, HashSet};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vov_proto::pb;
+use vov_spec::{identity, KeyDef, Kind, TrialSpec, Value, KEYS};
 
 use super::error::SweepError;
 use super::file::{Config, Dist, RandomDef, Setting, SweepDef};
-use super::identity;
-use super::keys::{default, family, Kind, Value, KEYS};
-use super::spec::trial_spec;
 
 /// One trial of a sweep.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trial {
-    /// Its id (hash of the resolved spec, seed and repeat index).
+    /// Its id (hash of the canonical spec, seed and repeat index).
     pub id: String,
     /// The id shared by its repeats.
     pub config_id: String,
@@ -26,9 +25,9 @@ pub struct Trial {
     pub repeat: u32,
     /// Short description: the model and the keys that vary across the sweep.
     pub label: String,
-    /// The resolved configuration (defaults included).
-    pub config: Config,
-    /// The spec sent to a daemon.
+    /// The typed, checked, seeded spec.
+    pub trial: TrialSpec,
+    /// The spec as sent to a daemon.
     pub spec: pb::TrialSpec,
 }
 
@@ -38,10 +37,7 @@ fn merge(into: &mut Config, from: &Config) {
     }
 }
 
-fn grid_points(
-    base: &Config,
-    grid: &[(&'static super::keys::KeyDef, Vec<Setting>)],
-) -> Vec<Config> {
+fn grid_points(base: &Config, grid: &[(&'static KeyDef, Vec<Setting>)]) -> Vec<Config> {
     grid.iter()
         .fold(vec![base.clone()], |points, (def, values)| {
             points
@@ -83,26 +79,12 @@ fn draw(r: &RandomDef, sample: u32) -> Config {
     out
 }
 
-fn with_defaults(mut c: Config) -> Config {
-    for k in KEYS {
-        if let (false, Some(v)) = (c.contains_key(k.name), default(k.name)) {
-            c.insert(
-                k.name,
-                Setting {
-                    value: v,
-                    origin: "default".into(),
-                },
-            );
-        }
-    }
-    c
-}
-
-/// Checks the keys of one resolved configuration against each other.
-fn check(c: &Config) -> Result<(), SweepError> {
+/// The typed spec of one configuration; errors name the key path that set the
+/// bad value.
+fn typed(c: &Config) -> Result<TrialSpec, SweepError> {
     let Some(Setting {
         value: Value::Name(model),
-        ..
+        origin,
     }) = c.get("model")
     else {
         return Err(SweepError::key(
@@ -110,32 +92,23 @@ fn check(c: &Config) -> Result<(), SweepError> {
             "required: every trial needs a model (a preset name)",
         ));
     };
-    let fam = family(model);
-    for k in KEYS.iter().filter(|k| k.family.is_some_and(|f| f != fam)) {
-        if let Some(s) = c.get(k.name) {
-            return Err(SweepError::key(
-                &s.origin,
-                format!(
-                    "{} does not apply to {fam} models (model = {model})",
-                    k.name
-                ),
-            ));
-        }
+    let model = model
+        .parse()
+        .map_err(|e: vov_spec::names::UnknownName| SweepError::key(origin, e.to_string()))?;
+    let mut spec = TrialSpec::new(model);
+    for (name, s) in c {
+        let def =
+            vov_spec::keys::find(name).ok_or_else(|| SweepError::key(&s.origin, "unknown key"))?;
+        def.apply(&mut spec, &s.value)
+            .map_err(|e| SweepError::key(&s.origin, e))?;
     }
-    let get = |k: &str| c.get(k).map(|s| s.value.clone());
-    if get("optimizer") == Some(Value::Name("adamw".into()))
-        && get("wd_mode") == Some(Value::Name("l2".into()))
-        && matches!(get("weight_decay"), Some(Value::Float(w)) if w > 0.0)
-    {
+    spec.validate().map_err(|e| {
         let origin = c
-            .get("wd_mode")
-            .map_or("wd_mode".into(), |s| s.origin.clone());
-        return Err(SweepError::key(
-            origin,
-            "l2: adamw decouples weight decay by definition; use decoupled or optimizer = adam",
-        ));
-    }
-    Ok(())
+            .get(e.key.as_str())
+            .map_or_else(|| format!("base.{}", e.key), |s| s.origin.clone());
+        SweepError::key(origin, e.reason)
+    })?;
+    Ok(spec)
 }
 
 /// Every configuration before repeats, with `overrides` applied last.
@@ -162,33 +135,32 @@ fn configs(def: &SweepDef, overrides: &Config) -> Vec<Config> {
     out
 }
 
-fn labels(configs: &[Config]) -> Vec<String> {
+/// Each spec's label: the model and the keys whose values differ across specs.
+fn labels(specs: &[TrialSpec]) -> Vec<String> {
     let mut seen: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
-    for c in configs {
-        for (k, s) in c {
-            seen.entry(k).or_default().insert(s.value.to_string());
+    for s in specs {
+        for k in KEYS {
+            let v = (k.get)(s).map_or_else(String::new, |v| v.to_string());
+            seen.entry(k.name).or_default().insert(v);
         }
     }
-    let varying: Vec<&str> = seen
+    // In name order, as labels have always been written.
+    let mut varying: Vec<&KeyDef> = KEYS
         .iter()
-        .filter(|(k, v)| v.len() > 1 && **k != "model")
-        .map(|(k, _)| *k)
+        .filter(|k| k.name != "model" && seen[k.name].len() > 1)
         .collect();
-    configs
+    varying.sort_by_key(|k| k.name);
+    specs
         .iter()
-        .map(|c| {
-            let model = c
-                .get("model")
-                .map(|s| s.value.to_string())
-                .unwrap_or_default();
+        .map(|s| {
             let rest: Vec<String> = varying
                 .iter()
-                .filter_map(|k| c.get(k).map(|s| format!("{k}={}", s.value)))
+                .filter_map(|k| (k.get)(s).map(|v| format!("{}={v}", k.name)))
                 .collect();
             if rest.is_empty() {
-                model
+                s.model.to_string()
             } else {
-                format!("{model} {}", rest.join(" "))
+                format!("{} {}", s.model, rest.join(" "))
             }
         })
         .collect()
@@ -196,31 +168,29 @@ fn labels(configs: &[Config]) -> Vec<String> {
 
 /// Expands a sweep into its trials.
 pub fn expand(def: &SweepDef, overrides: &Config) -> Result<Vec<Trial>, SweepError> {
-    let resolved: Vec<Config> = configs(def, overrides)
-        .into_iter()
-        .map(with_defaults)
-        .collect();
-    for c in &resolved {
-        check(c)?;
-    }
-    let labels = labels(&resolved);
+    let specs = configs(def, overrides)
+        .iter()
+        .map(typed)
+        .collect::<Result<Vec<_>, _>>()?;
+    let labels = labels(&specs);
     let mut seen = HashSet::new();
     let mut trials = Vec::new();
-    for (config, label) in resolved.into_iter().zip(labels) {
-        let config_id = identity::config_id(&config);
+    for (spec, label) in specs.into_iter().zip(labels) {
+        let config_id = identity::config_id(&spec);
         for repeat in 0..def.repeats {
-            let seed = identity::seed(def.seed, &config_id, repeat);
-            let id = identity::trial_id(&config, seed, repeat);
+            let mut trial = spec.clone();
+            trial.seed = identity::seed(def.seed, &config_id, repeat);
+            let id = identity::trial_id(&trial, repeat);
             if !seen.insert(id.clone()) {
                 continue;
             }
             trials.push(Trial {
-                spec: trial_spec(&config, seed),
+                spec: pb::TrialSpec::from(&trial),
+                trial,
                 id,
                 config_id: config_id.clone(),
                 repeat,
                 label: label.clone(),
-                config: config.clone(),
             });
         }
     }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::error::SweepError;
-use super::keys::{KeyDef, Kind, Value};
 use super::value::{is_list, key_def, typed};
+use vov_spec::{KeyDef, Value};
 
 /// A value and where it was set (`base.epochs`, `grid.lr[2]`, `--set epochs`).
 #[derive(Debug, Clone, PartialEq)]
@@ -225,7 +225,7 @@ fn dist(path: &str, def: &'static KeyDef, v: &toml::Value) -> Result<Dist, Sweep
         .next()
         .ok_or_else(|| SweepError::key(path, "empty table"))?;
     let p = format!("{path}.{kind}");
-    let numeric = matches!(def.kind, Kind::Int { .. } | Kind::Float { .. });
+    let numeric = def.kind.is_numeric();
     match kind.as_str() {
         "uniform" | "loguniform" if !numeric => Err(SweepError::key(
             p,

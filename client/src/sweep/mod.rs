@@ -28,9 +28,6 @@
 pub mod error;
 pub mod expand;
 pub mod file;
-pub mod identity;
-pub mod keys;
-pub mod spec;
 pub mod value;
 
 use std::path::Path;

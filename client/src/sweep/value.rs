@@ -1,13 +1,15 @@
-//! Turning TOML values into typed key values, checked against the key table.
+//! Turning TOML values into typed key values, checked against the key registry of
+//! `vov-spec`.
+
+use vov_spec::keys::{find, names, KeyDef};
+use vov_spec::{Kind, Value};
 
 use super::error::SweepError;
-use super::keys::{find, float_error, KeyDef, Kind, Value};
 
 /// The definition of `name`, or an error naming `path` and listing the keys.
 pub fn key_def(path: &str, name: &str) -> Result<&'static KeyDef, SweepError> {
     find(name).ok_or_else(|| {
-        let known: Vec<&str> = super::keys::KEYS.iter().map(|k| k.name).collect();
-        SweepError::key(path, format!("unknown key (known: {})", known.join(", ")))
+        SweepError::key(path, format!("unknown key (known: {})", names().join(", ")))
     })
 }
 
@@ -23,108 +25,79 @@ fn type_name(v: &toml::Value) -> &'static str {
     }
 }
 
-fn name(path: &str, v: &toml::Value, allowed: &[&str]) -> Result<String, SweepError> {
-    let toml::Value::String(s) = v else {
-        return Err(SweepError::key(
-            path,
-            format!("expected a string, got {} ({v})", type_name(v)),
-        ));
-    };
-    if allowed.contains(&s.as_str()) {
-        Ok(s.clone())
-    } else {
-        Err(SweepError::key(
-            path,
-            format!("unknown value \"{s}\" (known: {})", allowed.join(", ")),
-        ))
-    }
+fn wrong(path: &str, want: &str, v: &toml::Value) -> SweepError {
+    SweepError::key(path, format!("expected {want}, got {} ({v})", type_name(v)))
 }
 
-fn int(path: &str, v: &toml::Value, min: i64, max: i64) -> Result<i64, SweepError> {
-    let toml::Value::Integer(i) = v else {
-        return Err(SweepError::key(
-            path,
-            format!("expected an integer, got {} ({v})", type_name(v)),
-        ));
+/// The TOML value as a value of `kind`, its type checked (not its range).
+fn shape(path: &str, kind: Kind, v: &toml::Value) -> Result<Value, SweepError> {
+    let items = |want: &str| match v {
+        toml::Value::Array(items) => Ok(items),
+        _ => Err(wrong(path, want, v)),
     };
-    if (min..=max).contains(i) {
-        Ok(*i)
-    } else {
-        Err(SweepError::key(
-            path,
-            format!("{i} is out of range: must be between {min} and {max}"),
-        ))
-    }
+    Ok(match (kind, v) {
+        (Kind::Name { .. }, toml::Value::String(s)) => Value::Name(s.clone()),
+        (Kind::Name { .. }, _) => return Err(wrong(path, "a string", v)),
+        (Kind::Int { .. }, toml::Value::Integer(i)) => Value::Int(*i),
+        (Kind::Int { .. }, _) => return Err(wrong(path, "an integer", v)),
+        (Kind::Float { .. }, toml::Value::Float(x)) => Value::Float(*x),
+        (Kind::Float { .. }, toml::Value::Integer(i)) => Value::Float(*i as f64),
+        (Kind::Float { .. }, _) => return Err(wrong(path, "a number", v)),
+        (Kind::Bool, toml::Value::Boolean(b)) => Value::Bool(*b),
+        (Kind::Bool, _) => return Err(wrong(path, "true or false", v)),
+        (Kind::IntList { .. }, _) => Value::IntList(
+            items("a list of integers")?
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    x.as_integer()
+                        .ok_or_else(|| wrong(&format!("{path}[{i}]"), "an integer", x))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (Kind::NameList { .. }, _) => Value::NameList(
+            items("a list of names")?
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| wrong(&format!("{path}[{i}]"), "a string", x))
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
+/// The path of a list's first bad entry, so errors point at `stem[1]`.
+fn element_path(path: &str, kind: Kind, v: &Value) -> String {
+    let bad = match (kind, v) {
+        (Kind::IntList { max }, Value::IntList(items)) => items
+            .iter()
+            .position(|i| Kind::int_error(1, max, *i).is_some()),
+        (Kind::NameList { what, names }, Value::NameList(items)) => items
+            .iter()
+            .position(|s| Kind::name_error(what, names, s).is_some()),
+        _ => None,
+    };
+    bad.map_or(path.to_string(), |i| format!("{path}[{i}]"))
 }
 
 /// Checks one TOML value for key `def` at `path`.
 pub fn typed(path: &str, def: &KeyDef, v: &toml::Value) -> Result<Value, SweepError> {
-    match def.kind {
-        Kind::Name(allowed) => name(path, v, allowed).map(Value::Name),
-        Kind::Int { min, max } => int(path, v, min, max).map(Value::Int),
-        Kind::Float { .. } => {
-            let x = match v {
-                toml::Value::Float(x) => *x,
-                toml::Value::Integer(i) => *i as f64,
-                _ => {
-                    return Err(SweepError::key(
-                        path,
-                        format!("expected a number, got {} ({v})", type_name(v)),
-                    ))
-                }
-            };
-            match float_error(x, def.kind) {
-                Some(reason) => Err(SweepError::key(
-                    path,
-                    format!("{x} is out of range: {reason}"),
-                )),
-                None => Ok(Value::Float(x)),
-            }
-        }
-        Kind::Bool => match v {
-            toml::Value::Boolean(b) => Ok(Value::Bool(*b)),
-            _ => Err(SweepError::key(
-                path,
-                format!("expected true or false, got {} ({v})", type_name(v)),
-            )),
-        },
-        Kind::IntList { max } => {
-            let toml::Value::Array(items) = v else {
-                return Err(SweepError::key(
-                    path,
-                    format!("expected a list of integers, got {} ({v})", type_name(v)),
-                ));
-            };
-            if items.is_empty() {
-                return Err(SweepError::key(path, "empty list"));
-            }
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| int(&format!("{path}[{i}]"), x, 1, max))
-                .collect::<Result<_, _>>()
-                .map(Value::IntList)
-        }
-        Kind::NameList(allowed) => {
-            let toml::Value::Array(items) = v else {
-                return Err(SweepError::key(
-                    path,
-                    format!("expected a list of names, got {} ({v})", type_name(v)),
-                ));
-            };
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| name(&format!("{path}[{i}]"), x, allowed))
-                .collect::<Result<_, _>>()
-                .map(Value::NameList)
-        }
+    let value = shape(path, def.kind, v)?;
+    match def.kind.check(&value) {
+        Some(reason) => Err(SweepError::key(
+            element_path(path, def.kind, &value),
+            reason,
+        )),
+        None => Ok(value),
     }
 }
 
 /// Whether a key's values are lists, so that a grid over it is a list of lists.
 pub fn is_list(def: &KeyDef) -> bool {
-    matches!(def.kind, Kind::IntList { .. } | Kind::NameList(_))
+    def.kind.is_list()
 }
 
 /// Parses a `--set key=value` value: TOML when it parses, else a bare string.
@@ -163,10 +136,7 @@ mod tests {
         let e = check("lr", toml::Value::Float(0.0)).unwrap_err();
         assert!(e.contains("must be in (0, 10]"), "{e}");
         let e = check("model", toml::Value::String("alexnet".into())).unwrap_err();
-        assert!(
-            e.starts_with("base.model: unknown value \"alexnet\""),
-            "{e}"
-        );
+        assert!(e.starts_with("base.model: unknown model 'alexnet'"), "{e}");
         let e = check(
             "stem",
             toml::Value::Array(vec![toml::Value::Integer(8), toml::Value::Integer(0)]),

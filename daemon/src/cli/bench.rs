@@ -6,6 +6,8 @@ use std::process::{Command, ExitCode, Stdio};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use vov_spec::Preset;
+
 use super::CliError;
 use crate::runtime::fingerprint::Fingerprint;
 use crate::runtime::gpu::{self, DeviceLabel};
@@ -13,7 +15,12 @@ use crate::runtime::threads;
 use crate::train::bench::{self, BenchOptions, BenchResult};
 
 /// Models measured when none are named.
-const DEFAULT_MODELS: &str = "vovnet-27-slim,vovnet-39,densenet-koshian-2,densenet-koshian-5";
+const DEFAULT_MODELS: [Preset; 4] = [
+    Preset::Vovnet27Slim,
+    Preset::Vovnet39,
+    Preset::DensenetKoshian2,
+    Preset::DensenetKoshian5,
+];
 
 /// Arguments of `vovd bench`.
 #[derive(Debug, Args)]
@@ -24,8 +31,8 @@ same protocol in PyTorch and Keras and prints the ratios.\n\nExample:\n  vovd be
 )]
 pub struct BenchArgs {
     /// Comma-separated presets (`--model` works too).
-    #[arg(long, alias = "model", default_value = DEFAULT_MODELS, value_name = "LIST")]
-    pub models: String,
+    #[arg(long, alias = "model", value_delimiter = ',', default_values_t = DEFAULT_MODELS, value_name = "LIST")]
+    pub models: Vec<Preset>,
     /// Compute threads [default: the CPUs available].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -83,23 +90,14 @@ impl BenchArgs {
             batch_size: 128,
         }
     }
-
-    fn models(&self) -> Result<Vec<String>, CliError> {
-        self.models
-            .split(',')
-            .map(str::trim)
-            .filter(|m| !m.is_empty())
-            .map(|m| super::preset("--models", m).map(str::to_string))
-            .collect()
-    }
 }
 
 /// Measures one model in a child process.
-fn child(args: &BenchArgs, model: &str, threads: usize) -> Result<BenchResult, CliError> {
+fn child(args: &BenchArgs, model: Preset, threads: usize) -> Result<BenchResult, CliError> {
     let exe = std::env::current_exe().map_err(|e| CliError::Failed(e.to_string()))?;
     eprintln!("bench: {model} ...");
     let out = Command::new(exe)
-        .args(["bench", "--one", "--models", model])
+        .args(["bench", "--one", "--models", model.as_str()])
         .args(["--threads", &threads.to_string()])
         .args(["--device", &args.device.to_string()])
         .args(["--train-steps", &args.train_steps.to_string()])
@@ -154,7 +152,7 @@ fn print_table(report: &Report) -> Result<(), CliError> {
 }
 
 pub(super) fn run(args: &BenchArgs) -> Result<ExitCode, CliError> {
-    let models = args.models()?;
+    let models = &args.models;
     let threads = args.threads.unwrap_or_else(threads::available);
     if args.one {
         let [model] = models.as_slice() else {
@@ -162,14 +160,14 @@ pub(super) fn run(args: &BenchArgs) -> Result<ExitCode, CliError> {
         };
         threads::configure(threads).map_err(|e| CliError::Usage(e.to_string()))?;
         let device = gpu::open(args.device).map_err(|e| CliError::Usage(e.to_string()))?;
-        let result = bench::run(model, &args.options(), &device)
+        let result = bench::run(*model, &args.options(), &device)
             .map_err(|e| CliError::Failed(e.to_string()))?;
         return super::output::print_json(&result).map(|()| ExitCode::SUCCESS);
     }
     let fp = Fingerprint::detect(&args.device.to_string(), None, threads);
     let results = models
         .iter()
-        .map(|m| child(args, m, threads))
+        .map(|m| child(args, *m, threads))
         .collect::<Result<Vec<_>, _>>()?;
     let report = Report {
         framework: format!("vov {}", env!("CARGO_PKG_VERSION")),

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use vov_spec::Preset;
+
 use super::CliError;
 use crate::runtime::threads;
 use crate::train::kernel_check::KernelCheck;
@@ -22,8 +24,8 @@ the kernels' run differs from the reference by more than --tolerance.\n\nExample
 )]
 pub struct CheckKernelsArgs {
     /// Preset to train.
-    #[arg(long, default_value = "densenet-koshian-2", value_name = "PRESET")]
-    pub model: String,
+    #[arg(long, default_value_t = Preset::DensenetKoshian2, value_name = "PRESET")]
+    pub model: Preset,
     /// Optimizer steps.
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub steps: usize,
@@ -45,7 +47,6 @@ pub struct CheckKernelsArgs {
 }
 
 pub(super) fn run(args: &CheckKernelsArgs) -> Result<ExitCode, CliError> {
-    super::preset("--model", &args.model)?;
     if args.steps == 0 || args.batch_size == 0 {
         return Err(CliError::Usage(
             "--steps and --batch-size must be at least 1".into(),
@@ -54,7 +55,7 @@ pub(super) fn run(args: &CheckKernelsArgs) -> Result<ExitCode, CliError> {
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads).map_err(|e| CliError::Usage(e.to_string()))?;
     let check = KernelCheck {
-        model: args.model.clone(),
+        model: args.model,
         steps: args.steps,
         batch_size: args.batch_size,
         seed: args.seed,

@@ -9,6 +9,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::CliError;
+use vov_spec::Preset;
+
 use crate::model::{BnConfig, BuildOptions, InputShape, Model, ModelKnobs, ModelSpec};
 use crate::runtime::gpu::{self, DeviceLabel};
 
@@ -22,8 +24,8 @@ pub struct DevicesArgs {
     #[arg(long, value_name = "DEVICE", value_parser = parse_label)]
     pub compare: Option<DeviceLabel>,
     /// Model preset for --compare.
-    #[arg(long, default_value = "vovnet-27-slim", value_name = "PRESET")]
-    pub model: String,
+    #[arg(long, default_value_t = Preset::Vovnet27Slim, value_name = "PRESET")]
+    pub model: Preset,
     /// Images in the --compare batch.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub batch: usize,
@@ -70,7 +72,7 @@ pub(super) struct Comparison {
     pub max_abs_diff_train: f32,
 }
 
-fn build(model: &str, device: &Device) -> Result<Model, CliError> {
+fn build(model: Preset, device: &Device) -> Result<Model, CliError> {
     let spec = ModelSpec::resolve(model, &ModelKnobs::default())
         .map_err(|e| CliError::Usage(format!("--model: {e}")))?;
     let opts = BuildOptions {
@@ -90,7 +92,7 @@ fn build(model: &str, device: &Device) -> Result<Model, CliError> {
 /// Compares the logits of `model` on `label` with the CPU's for one seeded batch.
 pub(super) fn compare(
     label: DeviceLabel,
-    model: &str,
+    model: Preset,
     batch: usize,
 ) -> Result<Comparison, CliError> {
     let fail = |e: candle_core::Error| CliError::Failed(e.to_string());
@@ -119,7 +121,7 @@ pub(super) fn compare(
 
 pub(super) fn run(args: &DevicesArgs) -> Result<ExitCode, CliError> {
     if let Some(label) = args.compare {
-        let c = compare(label, &args.model, args.batch)?;
+        let c = compare(label, args.model, args.batch)?;
         if args.json {
             super::output::print_json(&c)?;
         } else {
@@ -173,7 +175,7 @@ mod tests {
 
     #[test]
     fn cpu_against_itself_is_exact() {
-        let c = compare(DeviceLabel::Cpu, "densenet-koshian-2", 2).unwrap();
+        let c = compare(DeviceLabel::Cpu, Preset::DensenetKoshian2, 2).unwrap();
         assert_eq!(c.max_abs_diff_eval, 0.0);
         assert_eq!(c.max_abs_diff_train, 0.0);
         assert!(c.max_abs_logit > 0.0);

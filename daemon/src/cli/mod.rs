@@ -4,6 +4,7 @@
 mod bench;
 mod check_kernels;
 mod devices;
+mod keys;
 mod models;
 mod output;
 mod serve;
@@ -83,18 +84,6 @@ impl CliError {
             CliError::Failed(_) => ExitCode::from(1),
             CliError::Config(_) => ExitCode::from(64),
         }
-    }
-}
-
-/// `name` if it is a model preset, else a usage error naming `flag`.
-fn preset<'a>(flag: &str, name: &'a str) -> Result<&'a str, CliError> {
-    if crate::model::PRESETS.contains(&name) {
-        Ok(name)
-    } else {
-        Err(CliError::Usage(format!(
-            "{flag}: unknown preset {name:?} (known: {})",
-            crate::model::PRESETS.join(", ")
-        )))
     }
 }
 

@@ -6,7 +6,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::CliError;
-use crate::model::{preset_count, Architecture, PRESETS};
+use vov_spec::{Family, Preset};
+
+use crate::model::preset_count;
 
 /// Arguments of `vovd models`.
 #[derive(Debug, Args)]
@@ -19,10 +21,10 @@ pub struct ModelsArgs {
 /// One preset with its counts (for a 3-channel 32x32 input, 10 classes).
 #[derive(Debug, Serialize)]
 pub(super) struct PresetRow {
-    /// Preset name.
-    pub(super) name: &'static str,
+    /// Preset.
+    pub(super) name: Preset,
     /// Family.
-    pub family: &'static str,
+    pub family: Family,
     /// Keras' `count_params()`.
     pub params: usize,
     /// Trainable parameters.
@@ -31,16 +33,13 @@ pub(super) struct PresetRow {
 
 /// Counts every preset.
 pub(super) fn rows() -> Result<Vec<PresetRow>, CliError> {
-    PRESETS
+    Preset::ALL
         .iter()
         .map(|&name| {
             let count = preset_count(name).map_err(|e| CliError::Failed(e.to_string()))?;
-            let family = Architecture::preset(name)
-                .map_err(|e| CliError::Failed(e.to_string()))?
-                .family();
             Ok(PresetRow {
                 name,
-                family,
+                family: name.family(),
                 params: count.total,
                 trainable: count.trainable,
             })

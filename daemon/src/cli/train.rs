@@ -7,80 +7,35 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use vov_spec::TrialSpec;
+
+use super::keys::KeyArgs;
 use super::output::print_json;
 use super::CliError;
-use crate::data::{availability, Augmentation, DatasetName};
-use crate::model::{ModelKnobs, ModelSpec};
 use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
-use crate::train::spec::KERAS_BN_MOMENTUM;
-use crate::train::{
-    self, checkpoint, Measure, OptimizerKind, TrainEvent, TrainOptions, TrainRecord, TrainSpec,
-    WdMode,
-};
+use crate::train::TrainSpec;
+use crate::train::{self, checkpoint, TrainEvent, TrainOptions, TrainRecord};
 
-/// Arguments of `vovd train`.
+/// Arguments of `vovd train`: the trial's keys (from the key registry of
+/// `vov-spec`, one flag each) and how and where this run goes.
 #[derive(Debug, Args)]
 #[command(
     args_override_self = true,
     allow_negative_numbers = true,
-    after_help = "Defaults: 100 epochs, batch 128, Adam 1e-3, BN momentum 0.99 and no augmentation, as \
-Keras' model.fit trains; the published benchmark adds --augmentation standard. Runs of a few hundred \
-steps need --bn-momentum 0.9 or validation accuracy sits near chance (vovd warns)."
+    after_help = "Defaults are the published protocol's, the same as a sweep trial's: 100 epochs, \
+batch 128, Adam 1e-3, standard augmentation (shift + flip), BN momentum 0.99, both timings. Runs of \
+a few hundred steps need a lower --bn-momentum (about 1 - 10/steps) or validation accuracy sits \
+near chance (vovd warns). With --resume, keys not given come from the checkpoint."
 )]
 pub struct TrainArgs {
-    /// Model preset (see `vovd models`).
-    #[arg(long, value_name = "PRESET")]
-    pub model: String,
-    /// Data set: cifar10, fashion-mnist or synthetic.
-    #[arg(long, default_value = "cifar10", value_parser = parse::<DatasetName>)]
-    pub dataset: DatasetName,
-    /// Epochs to train.
-    #[arg(long, default_value_t = 100)]
-    pub epochs: usize,
-    /// Minibatch size.
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
-    /// Optimizer: adam, adamw or sgd.
-    #[arg(long, default_value = "adam", value_parser = parse::<OptimizerKind>)]
-    pub optimizer: OptimizerKind,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
-    pub momentum: f64,
-    /// Nesterov momentum (SGD).
-    #[arg(long)]
-    pub nesterov: bool,
-    /// Weight decay strength (0 = none).
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f64,
-    /// Weight decay mode: l2 (added to the loss, like Keras) or decoupled
-    /// [default: l2; decoupled for adamw].
-    #[arg(long, value_parser = parse::<WdMode>)]
-    pub wd_mode: Option<WdMode>,
-    /// Augmentation: none (like Keras' fit), flip, shift, crop, standard (shift + flip,
-    /// the published setting) or standard-crop.
-    #[arg(long, default_value = "none", value_parser = parse::<Augmentation>)]
-    pub augmentation: Augmentation,
-    /// Seed of weights, data order and augmentation.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// BatchNorm momentum, Keras convention [default: Keras' 0.99 for runs of
-    /// 1,000 steps or more, else 1 - 10/steps, at least 0].
-    #[arg(long, value_name = "M")]
-    pub bn_momentum: Option<f64>,
-    /// Use only the first N training images.
-    #[arg(long, value_name = "N")]
-    pub train_limit: Option<usize>,
-    /// Use only the first N validation images.
-    #[arg(long, value_name = "N")]
-    pub val_limit: Option<usize>,
-    /// Skip the batch-1 latency measurement.
+    /// The trial's keys.
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Skip the batch-1 latency measurement (as --measure without batch1).
     #[arg(long)]
     pub no_batch1: bool,
-    /// Skip the batch-32 throughput measurement.
+    /// Skip the batch-32 throughput measurement (as --measure without batch32).
     #[arg(long)]
     pub no_batch32: bool,
     /// Compute threads [default: the CPUs available].
@@ -104,82 +59,6 @@ pub struct TrainArgs {
     /// Print the result record as JSON on stdout (progress goes to stderr).
     #[arg(long)]
     pub json: bool,
-    /// Model knobs on top of the preset.
-    #[command(flatten)]
-    pub knobs: KnobArgs,
-}
-
-/// Model knobs as flags; lists are comma-separated.
-#[derive(Debug, Args, Default)]
-pub struct KnobArgs {
-    /// VoVNet: stem output channels, e.g. 64,64,128.
-    #[arg(long, help_heading = "Model knobs")]
-    pub stem: Option<UsizeList>,
-    /// VoVNet: CBR width per stage, e.g. 64,80,96,112.
-    #[arg(long, help_heading = "Model knobs")]
-    pub stage_widths: Option<UsizeList>,
-    /// VoVNet: OSA output channels per stage.
-    #[arg(long, help_heading = "Model knobs")]
-    pub stage_outputs: Option<UsizeList>,
-    /// VoVNet: OSA modules per stage.
-    #[arg(long, help_heading = "Model knobs")]
-    pub repetitions: Option<UsizeList>,
-    /// VoVNet: CBR units per OSA module.
-    #[arg(long, help_heading = "Model knobs")]
-    pub osa_layers: Option<usize>,
-    /// DenseNet: growth rate k.
-    #[arg(long, help_heading = "Model knobs")]
-    pub growth_rate: Option<usize>,
-    /// DenseNet: dense layers per block, e.g. 1,2,4,3.
-    #[arg(long, help_heading = "Model knobs")]
-    pub blocks: Option<UsizeList>,
-    /// DenseNet: bottleneck width.
-    #[arg(long, help_heading = "Model knobs")]
-    pub bottleneck: Option<usize>,
-    /// DenseNet: transition compression in (0, 1].
-    #[arg(long, help_heading = "Model knobs")]
-    pub compression: Option<f64>,
-    /// DenseNet: stem output channels.
-    #[arg(long, help_heading = "Model knobs")]
-    pub stem_channels: Option<usize>,
-}
-
-/// A comma-separated list of counts (`64,80,96,112`), given as one value so that a
-/// repeated flag replaces rather than extends it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsizeList(pub Vec<usize>);
-
-impl std::str::FromStr for UsizeList {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        s.split(',')
-            .map(|p| {
-                p.trim()
-                    .parse::<usize>()
-                    .map_err(|e| format!("'{p}' in '{s}': {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(UsizeList)
-    }
-}
-
-impl KnobArgs {
-    fn knobs(&self) -> ModelKnobs {
-        let list = |l: &Option<UsizeList>| l.as_ref().map(|l| l.0.clone());
-        ModelKnobs {
-            stem: list(&self.stem),
-            stage_widths: list(&self.stage_widths),
-            stage_outputs: list(&self.stage_outputs),
-            repetitions: list(&self.repetitions),
-            osa_layers: self.osa_layers,
-            growth_rate: self.growth_rate,
-            blocks: list(&self.blocks),
-            bottleneck: self.bottleneck,
-            compression: self.compression,
-            stem_channels: self.stem_channels,
-        }
-    }
 }
 
 fn parse<T: std::str::FromStr>(s: &str) -> Result<T, String>
@@ -190,85 +69,40 @@ where
 }
 
 impl TrainArgs {
-    /// Training steps the run will take (the full set's size from the data
-    /// directory when no limit is given; 50,000 when unknown).
-    fn steps(&self) -> usize {
-        let images = self.train_limit.unwrap_or_else(|| {
-            match availability::check(self.dataset, &self.data_dir).train_images {
-                0 => 50_000,
-                n => n as usize,
-            }
-        });
-        self.epochs * images.div_ceil(self.batch_size.max(1))
-    }
-
-    /// `--bn-momentum`; else the resumed checkpoint's; else the default for a run
-    /// of this length.
-    fn bn_momentum(&self) -> f64 {
-        if let Some(m) = self.bn_momentum {
-            return m;
-        }
+    /// The trial the flags describe: the checkpoint's when resuming, else the
+    /// published protocol, with every key given on the command line applied.
+    fn trial(&self) -> Result<TrialSpec, CliError> {
         let resumed = self.resume.as_deref().and_then(|path| {
             checkpoint::load(&checkpoint::resolve(path), &candle_core::Device::Cpu).ok()
         });
-        match resumed {
-            Some(ck) => ck.meta.spec.bn_momentum,
-            None => TrainSpec::default_bn_momentum(self.steps()),
-        }
+        let mut trial = match (resumed, self.keys.model()) {
+            (Some(ck), _) => ck.meta.spec.trial,
+            (None, Some(model)) => TrialSpec::new(model),
+            (None, None) => {
+                return Err(CliError::Usage(
+                    "--model is required (a preset, see `vovd models`) unless --resume names a checkpoint".into(),
+                ))
+            }
+        };
+        self.keys.apply(&mut trial)?;
+        trial.measure.batch1 &= !self.no_batch1;
+        trial.measure.batch32 &= !self.no_batch32;
+        Ok(trial)
     }
 
     /// The validated spec these flags describe; errors name the flag.
     pub fn spec(&self) -> Result<TrainSpec, CliError> {
-        let model = ModelSpec::resolve(&self.model, &self.knobs.knobs())
-            .map_err(|e| CliError::Usage(format!("--model {}: {e}", self.model)))?;
-        let wd_mode = self.wd_mode.unwrap_or(match self.optimizer {
-            OptimizerKind::Adamw => WdMode::Decoupled,
-            _ => WdMode::L2,
-        });
-        let spec = TrainSpec {
-            model,
-            dataset: self.dataset,
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            optimizer: self.optimizer,
-            lr: self.lr,
-            momentum: self.momentum,
-            nesterov: self.nesterov,
-            weight_decay: self.weight_decay,
-            wd_mode,
-            augmentation: self.augmentation,
-            seed: self.seed,
-            bn_momentum: self.bn_momentum(),
-            train_limit: self.train_limit,
-            val_limit: self.val_limit,
-            measure: Measure {
-                batch1: !self.no_batch1,
-                batch32: !self.no_batch32,
-            },
-        };
-        spec.validate().map_err(|e| {
-            let flag = if e.field == "model" {
-                "model".to_string()
-            } else {
-                e.field.replace('_', "-")
-            };
-            CliError::Usage(format!("invalid value for --{flag}: {e}"))
-        })?;
-        Ok(spec)
+        TrainSpec::resolve(self.trial()?).map_err(|e| {
+            CliError::Usage(format!(
+                "invalid value for --{}: {e}",
+                e.key.replace('_', "-")
+            ))
+        })
     }
 }
 
 pub(super) fn run(args: &TrainArgs) -> Result<ExitCode, CliError> {
     let spec = args.spec()?;
-    if args.bn_momentum.is_none() && args.resume.is_none() && spec.bn_momentum < KERAS_BN_MOMENTUM {
-        eprintln!(
-            "note: bn_momentum {:.3} for this {}-step run, so that BatchNorm's moving statistics \
-             average over its last tenth (Keras' 0.99 would leave them near their initial \
-             values); --bn-momentum sets it",
-            spec.bn_momentum,
-            args.steps()
-        );
-    }
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads)
         .map_err(|e| CliError::Usage(format!("invalid value for --threads: {e}")))?;

@@ -7,35 +7,11 @@
 //! which is the same shift with zero fill. `flip` mirrors horizontally with
 //! probability 1/2. `standard` (shift + flip) is the published setting.
 
-use std::fmt;
-use std::str::FromStr;
-
+use super::Augmentation;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
-
-use super::DataError;
 
 /// Largest shift in pixels, for `shift` and `crop`.
 pub const MAX_SHIFT: i32 = 4;
-
-/// An augmentation policy, by name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Augmentation {
-    /// No augmentation.
-    None,
-    /// Random horizontal flip.
-    Flip,
-    /// Random shift up to 4 px, nearest fill (Keras).
-    Shift,
-    /// Zero-pad 4 px and random crop (torchvision).
-    Crop,
-    /// Shift + flip: the published setting.
-    #[default]
-    Standard,
-    /// Crop + flip.
-    StandardCrop,
-}
 
 /// How pixels outside the image are filled after a shift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,69 +45,28 @@ impl Transform {
     };
 }
 
-impl Augmentation {
-    /// Every policy.
-    pub const ALL: [Augmentation; 6] = [
-        Augmentation::None,
-        Augmentation::Flip,
-        Augmentation::Shift,
-        Augmentation::Crop,
-        Augmentation::Standard,
-        Augmentation::StandardCrop,
-    ];
-
-    /// The policy's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Augmentation::None => "none",
-            Augmentation::Flip => "flip",
-            Augmentation::Shift => "shift",
-            Augmentation::Crop => "crop",
-            Augmentation::Standard => "standard",
-            Augmentation::StandardCrop => "standard-crop",
-        }
+/// Draws a transform from the policy.
+pub fn draw(policy: Augmentation, rng: &mut impl Rng) -> Transform {
+    let (shift, fill, flip) = match policy {
+        Augmentation::None => return Transform::IDENTITY,
+        Augmentation::Flip => (false, Fill::Zero, true),
+        Augmentation::Shift => (true, Fill::Nearest, false),
+        Augmentation::Crop => (true, Fill::Zero, false),
+        Augmentation::Standard => (true, Fill::Nearest, true),
+        Augmentation::StandardCrop => (true, Fill::Zero, true),
+    };
+    let mut t = Transform {
+        fill,
+        ..Transform::IDENTITY
+    };
+    if shift {
+        t.dx = rng.random_range(-MAX_SHIFT..=MAX_SHIFT);
+        t.dy = rng.random_range(-MAX_SHIFT..=MAX_SHIFT);
     }
-
-    /// Draws a transform from the policy.
-    pub fn draw(self, rng: &mut impl Rng) -> Transform {
-        let (shift, fill, flip) = match self {
-            Augmentation::None => return Transform::IDENTITY,
-            Augmentation::Flip => (false, Fill::Zero, true),
-            Augmentation::Shift => (true, Fill::Nearest, false),
-            Augmentation::Crop => (true, Fill::Zero, false),
-            Augmentation::Standard => (true, Fill::Nearest, true),
-            Augmentation::StandardCrop => (true, Fill::Zero, true),
-        };
-        let mut t = Transform {
-            fill,
-            ..Transform::IDENTITY
-        };
-        if shift {
-            t.dx = rng.random_range(-MAX_SHIFT..=MAX_SHIFT);
-            t.dy = rng.random_range(-MAX_SHIFT..=MAX_SHIFT);
-        }
-        if flip {
-            t.flip = rng.random_bool(0.5);
-        }
-        t
+    if flip {
+        t.flip = rng.random_bool(0.5);
     }
-}
-
-impl fmt::Display for Augmentation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Augmentation {
-    type Err = DataError;
-
-    fn from_str(s: &str) -> Result<Self, DataError> {
-        Augmentation::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| DataError::UnknownAugmentation(s.to_string()))
-    }
+    t
 }
 
 /// Source coordinate for destination `d` after a shift of `shift`, or `None` when
@@ -219,7 +154,7 @@ mod tests {
         let draws = |s| -> Vec<Transform> {
             let mut rng = seed::rng(s, &[]);
             (0..200)
-                .map(|_| Augmentation::Standard.draw(&mut rng))
+                .map(|_| draw(Augmentation::Standard, &mut rng))
                 .collect()
         };
         let a = draws(1);
@@ -231,16 +166,7 @@ mod tests {
         assert!(a.iter().any(|t| t.flip) && a.iter().any(|t| !t.flip));
         assert!(a.iter().any(|t| t.dx == 4) && a.iter().any(|t| t.dy == -4));
         let mut rng = seed::rng(0, &[]);
-        assert_eq!(Augmentation::None.draw(&mut rng), Transform::IDENTITY);
-        assert!((0..50).all(|_| Augmentation::StandardCrop.draw(&mut rng).fill == Fill::Zero));
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for a in Augmentation::ALL {
-            assert_eq!(a.as_str().parse::<Augmentation>().unwrap(), a);
-        }
-        let err = "mixup".parse::<Augmentation>().unwrap_err().to_string();
-        assert!(err.contains("unknown augmentation 'mixup'"));
+        assert_eq!(draw(Augmentation::None, &mut rng), Transform::IDENTITY);
+        assert!((0..50).all(|_| draw(Augmentation::StandardCrop, &mut rng).fill == Fill::Zero));
     }
 }

@@ -7,9 +7,6 @@ use thiserror::Error;
 /// Why a data set could not be loaded.
 #[derive(Debug, Error)]
 pub enum DataError {
-    /// The data set name is not known.
-    #[error("unknown data set '{0}' (known: cifar10, fashion-mnist, synthetic)")]
-    UnknownDataset(String),
     /// A file the data set needs is not there.
     #[error("{}: file not found; {hint}", path.display())]
     Missing {
@@ -44,11 +41,6 @@ pub enum DataError {
         /// What is wrong.
         reason: String,
     },
-    /// The augmentation name is not known.
-    #[error(
-        "unknown augmentation '{0}' (known: none, flip, shift, crop, standard, standard-crop)"
-    )]
-    UnknownAugmentation(String),
 }
 
 impl DataError {

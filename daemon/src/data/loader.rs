@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
 
-use super::augment::{apply, Augmentation};
+use super::augment::{self, apply};
+use super::Augmentation;
 use super::Split;
 use crate::model::InputShape;
 use crate::runtime::seed;
@@ -103,7 +104,7 @@ fn make_batch(
     );
     let mut images = vec![0f32; ids.len() * len];
     for (&i, out) in ids.iter().zip(images.chunks_exact_mut(len)) {
-        let t = spec.augmentation.draw(&mut rng);
+        let t = augment::draw(spec.augmentation, &mut rng);
         apply(
             &split.images[i * len..(i + 1) * len],
             out,

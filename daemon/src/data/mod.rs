@@ -12,64 +12,13 @@ pub mod fashion_mnist;
 pub mod loader;
 pub mod synthetic;
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
-pub use augment::Augmentation;
 pub use error::DataError;
 pub use loader::{Batch, BatchStream};
+pub use vov_spec::{Augmentation, DatasetName};
 
 use crate::model::InputShape;
-
-/// The data sets vov knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DatasetName {
-    /// CIFAR-10, official binary version: 32x32 RGB, 10 classes.
-    Cifar10,
-    /// Fashion-MNIST (IDX files), zero-padded from 28x28 to 32x32, grayscale.
-    FashionMnist,
-    /// Seeded, learnable synthetic images: 32x32 RGB, 10 classes, any size.
-    Synthetic,
-}
-
-impl DatasetName {
-    /// Every name, for help texts and listings.
-    pub const ALL: [DatasetName; 3] = [
-        DatasetName::Cifar10,
-        DatasetName::FashionMnist,
-        DatasetName::Synthetic,
-    ];
-
-    /// The name as written in specs and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DatasetName::Cifar10 => "cifar10",
-            DatasetName::FashionMnist => "fashion-mnist",
-            DatasetName::Synthetic => "synthetic",
-        }
-    }
-}
-
-impl fmt::Display for DatasetName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DatasetName {
-    type Err = DataError;
-
-    fn from_str(s: &str) -> Result<Self, DataError> {
-        DatasetName::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| DataError::UnknownDataset(s.to_string()))
-    }
-}
 
 /// One split (training or validation) in memory.
 #[derive(Debug, Clone, Default)]

@@ -135,36 +135,15 @@ pub fn progress(p: &Progress) -> pb::Progress {
 
 /// A job state as sent.
 pub fn state(s: JobState) -> pb::JobState {
-    match s {
-        JobState::Queued => pb::JobState::Queued,
-        JobState::Running => pb::JobState::Running,
-        JobState::Succeeded => pb::JobState::Succeeded,
-        JobState::Failed => pb::JobState::Failed,
-        JobState::Cancelled => pb::JobState::Cancelled,
-    }
+    s.into()
 }
 
 /// A job state as received (a listing filter); `None` for unspecified.
 pub fn state_from(s: pb::JobState) -> Option<JobState> {
-    match s {
-        pb::JobState::Unspecified => None,
-        pb::JobState::Queued => Some(JobState::Queued),
-        pb::JobState::Running => Some(JobState::Running),
-        pb::JobState::Succeeded => Some(JobState::Succeeded),
-        pb::JobState::Failed => Some(JobState::Failed),
-        pb::JobState::Cancelled => Some(JobState::Cancelled),
-    }
+    vov_proto::convert::job_state(s as i32)
 }
 
 /// A failure class as sent.
 pub fn failure(f: Option<FailureClass>) -> pb::FailureClass {
-    match f {
-        None => pb::FailureClass::None,
-        Some(FailureClass::InvalidSpec) => pb::FailureClass::InvalidSpec,
-        Some(FailureClass::Crashed) => pb::FailureClass::Crashed,
-        Some(FailureClass::Oom) => pb::FailureClass::Oom,
-        Some(FailureClass::Killed) => pb::FailureClass::Killed,
-        Some(FailureClass::Diverged) => pb::FailureClass::Diverged,
-        Some(FailureClass::HostLost) => pb::FailureClass::HostLost,
-    }
+    vov_proto::convert::failure_to_pb(f)
 }

@@ -17,27 +17,22 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use densenet::{DenseNet, DenseNetConfig};
-pub use knobs::ModelKnobs;
 pub use layers::BnConfig;
 pub use params::{ParamCount, ParamStore, ParamVersion};
+pub use vov_spec::ModelKnobs;
+use vov_spec::{Family, Preset};
 pub use vovnet::{VovNet, VovNetConfig};
 
 /// Why a model could not be specified or built.
 #[derive(Debug, Error)]
 pub enum ModelError {
-    /// The preset name is not one of [`PRESETS`].
-    #[error("unknown model '{name}' (known: {})", PRESETS.join(", "))]
-    UnknownPreset {
-        /// The name given.
-        name: String,
-    },
     /// A knob was given for the other family.
     #[error("model knob '{knob}' does not apply to {family} models")]
     KnobNotForFamily {
         /// The knob.
         knob: &'static str,
         /// The family of the chosen preset.
-        family: &'static str,
+        family: Family,
     },
     /// A knob has a value outside its range.
     #[error("model knob '{knob}' = {value}: {reason}")]
@@ -70,18 +65,6 @@ pub enum ModelError {
     Candle(#[from] candle_core::Error),
 }
 
-/// The preset names, in the published table's order.
-pub const PRESETS: &[&str] = &[
-    "densenet-koshian-2",
-    "densenet-koshian-3",
-    "densenet-koshian-4",
-    "densenet-koshian-5",
-    "densenet-koshian-6",
-    "vovnet-27-slim",
-    "vovnet-39",
-    "vovnet-57",
-];
-
 /// An architecture family with all its knobs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "lowercase")]
@@ -94,29 +77,24 @@ pub enum Architecture {
 
 impl Architecture {
     /// The architecture of a preset.
-    pub fn preset(name: &str) -> Result<Self, ModelError> {
-        Ok(match name {
-            "densenet-koshian-2" => Architecture::Densenet(DenseNetConfig::koshian2()),
-            "densenet-koshian-3" => Architecture::Densenet(DenseNetConfig::koshian3()),
-            "densenet-koshian-4" => Architecture::Densenet(DenseNetConfig::koshian4()),
-            "densenet-koshian-5" => Architecture::Densenet(DenseNetConfig::koshian5()),
-            "densenet-koshian-6" => Architecture::Densenet(DenseNetConfig::koshian6()),
-            "vovnet-27-slim" => Architecture::Vovnet(VovNetConfig::v27_slim()),
-            "vovnet-39" => Architecture::Vovnet(VovNetConfig::v39()),
-            "vovnet-57" => Architecture::Vovnet(VovNetConfig::v57()),
-            _ => {
-                return Err(ModelError::UnknownPreset {
-                    name: name.to_string(),
-                })
-            }
-        })
+    pub fn preset(preset: Preset) -> Self {
+        match preset {
+            Preset::DensenetKoshian2 => Architecture::Densenet(DenseNetConfig::koshian2()),
+            Preset::DensenetKoshian3 => Architecture::Densenet(DenseNetConfig::koshian3()),
+            Preset::DensenetKoshian4 => Architecture::Densenet(DenseNetConfig::koshian4()),
+            Preset::DensenetKoshian5 => Architecture::Densenet(DenseNetConfig::koshian5()),
+            Preset::DensenetKoshian6 => Architecture::Densenet(DenseNetConfig::koshian6()),
+            Preset::Vovnet27Slim => Architecture::Vovnet(VovNetConfig::v27_slim()),
+            Preset::Vovnet39 => Architecture::Vovnet(VovNetConfig::v39()),
+            Preset::Vovnet57 => Architecture::Vovnet(VovNetConfig::v57()),
+        }
     }
 
-    /// The family name (`vovnet` or `densenet`).
-    pub fn family(&self) -> &'static str {
+    /// The family.
+    pub fn family(&self) -> Family {
         match self {
-            Architecture::Vovnet(_) => "vovnet",
-            Architecture::Densenet(_) => "densenet",
+            Architecture::Vovnet(_) => Family::Vovnet,
+            Architecture::Densenet(_) => Family::Densenet,
         }
     }
 
@@ -141,10 +119,10 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     /// A preset with `knobs` applied on top.
-    pub fn resolve(preset: &str, knobs: &ModelKnobs) -> Result<Self, ModelError> {
-        let mut arch = Architecture::preset(preset)?;
-        knobs.apply(&mut arch)?;
-        let suffix = knobs.describe();
+    pub fn resolve(preset: Preset, knobs: &ModelKnobs) -> Result<Self, ModelError> {
+        let mut arch = Architecture::preset(preset);
+        knobs::apply(knobs, &mut arch)?;
+        let suffix = knobs::describe(knobs);
         let name = if suffix.is_empty() {
             preset.to_string()
         } else {
@@ -242,8 +220,8 @@ impl Model {
 }
 
 /// Parameter counts of a preset on a 3-channel 32x32 input with 10 classes.
-pub fn preset_count(name: &str) -> Result<ParamCount, ModelError> {
-    let spec = ModelSpec::resolve(name, &ModelKnobs::default())?;
+pub fn preset_count(preset: Preset) -> Result<ParamCount, ModelError> {
+    let spec = ModelSpec::resolve(preset, &ModelKnobs::default())?;
     let model = Model::build(
         &spec,
         &BuildOptions {
@@ -307,15 +285,15 @@ mod tests {
     use super::*;
 
     /// The published counts (models.md), checked with Keras' `count_params()`.
-    const EXPECTED: &[(&str, usize, usize)] = &[
-        ("densenet-koshian-2", 255_046, 251_614),
-        ("densenet-koshian-3", 505_200, 501_004),
-        ("densenet-koshian-4", 599_536, 591_412),
-        ("densenet-koshian-5", 1_104_186, 1_089_114),
-        ("densenet-koshian-6", 3_316_848, 3_271_120),
-        ("vovnet-27-slim", 2_683_690, 2_677_098),
-        ("vovnet-39", 18_634_282, 18_613_866),
-        ("vovnet-57", 30_462_858, 30_431_242),
+    const EXPECTED: &[(Preset, usize, usize)] = &[
+        (Preset::DensenetKoshian2, 255_046, 251_614),
+        (Preset::DensenetKoshian3, 505_200, 501_004),
+        (Preset::DensenetKoshian4, 599_536, 591_412),
+        (Preset::DensenetKoshian5, 1_104_186, 1_089_114),
+        (Preset::DensenetKoshian6, 3_316_848, 3_271_120),
+        (Preset::Vovnet27Slim, 2_683_690, 2_677_098),
+        (Preset::Vovnet39, 18_634_282, 18_613_866),
+        (Preset::Vovnet57, 30_462_858, 30_431_242),
     ];
 
     #[test]
@@ -328,7 +306,7 @@ mod tests {
 
     #[test]
     fn vovnet_27_slim_parts_match_models_md() {
-        let spec = ModelSpec::resolve("vovnet-27-slim", &ModelKnobs::default()).unwrap();
+        let spec = ModelSpec::resolve(Preset::Vovnet27Slim, &ModelKnobs::default()).unwrap();
         let model = Model::build(&spec, &small_opts(3, 32)).unwrap();
         let t = model.params().tensors().unwrap();
         let part = |p: &str| -> usize {
@@ -368,9 +346,9 @@ mod tests {
             osa_layers: Some(2),
             ..Default::default()
         };
-        let vov = ModelSpec::resolve("vovnet-27-slim", &knobs).unwrap();
+        let vov = ModelSpec::resolve(Preset::Vovnet27Slim, &knobs).unwrap();
         let dense = ModelSpec::resolve(
-            "densenet-koshian-2",
+            Preset::DensenetKoshian2,
             &ModelKnobs {
                 bottleneck: Some(8),
                 ..Default::default()
@@ -389,13 +367,11 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_shapes_and_names() {
-        let spec = ModelSpec::resolve("vovnet-27-slim", &ModelKnobs::default()).unwrap();
+    fn rejects_bad_shapes() {
+        let spec = ModelSpec::resolve(Preset::Vovnet27Slim, &ModelKnobs::default()).unwrap();
         let err = Model::build(&spec, &small_opts(1, 28)).err().unwrap();
         assert!(err.to_string().contains("too small"), "{err}");
         let err = Model::build(&spec, &small_opts(1, 2)).err().unwrap();
         assert!(matches!(err, ModelError::InputTooSmall { .. }));
-        let err = ModelSpec::resolve("resnet-50", &ModelKnobs::default()).unwrap_err();
-        assert!(err.to_string().contains("resnet-50"));
     }
 }

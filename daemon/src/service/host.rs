@@ -7,7 +7,9 @@ use vov_proto::pb;
 
 use crate::data::{availability, DatasetName};
 use crate::jobs::convert;
-use crate::model::{preset_count, Architecture, PRESETS};
+use vov_spec::Preset;
+
+use crate::model::preset_count;
 use crate::runtime::fingerprint::Fingerprint;
 use crate::runtime::gpu::Gpu;
 
@@ -44,13 +46,13 @@ fn memory_bytes() -> u64 {
 }
 
 fn models() -> Vec<pb::ModelInfo> {
-    PRESETS
+    Preset::ALL
         .iter()
-        .filter_map(|&name| {
-            let count = preset_count(name).ok()?;
+        .filter_map(|&preset| {
+            let count = preset_count(preset).ok()?;
             Some(pb::ModelInfo {
-                name: name.to_string(),
-                family: Architecture::preset(name).ok()?.family().to_string(),
+                name: preset.to_string(),
+                family: preset.family().to_string(),
                 params: count.total as u64,
                 trainable: count.trainable as u64,
             })

@@ -13,6 +13,8 @@ use super::error::TrainError;
 use super::optimizer::Optimizer;
 use super::spec::TrainSpec;
 use super::timing;
+use vov_spec::Preset;
+
 use crate::model::{BnConfig, BuildOptions, InputShape, Model};
 use crate::runtime::{memory, seed};
 
@@ -118,7 +120,7 @@ fn train_step_ms(
 }
 
 /// Measures `model` (a preset) on `device`.
-pub fn run(model: &str, opts: &BenchOptions, device: &Device) -> Result<BenchResult, TrainError> {
+pub fn run(model: Preset, opts: &BenchOptions, device: &Device) -> Result<BenchResult, TrainError> {
     let spec = TrainSpec::published(model)?;
     let built = Model::build(
         &spec.model,
@@ -166,7 +168,7 @@ mod tests {
             batch32_images: 33,
             batch_size: 4,
         };
-        let r = run("densenet-koshian-2", &opts, &Device::Cpu).unwrap();
+        let r = run(Preset::DensenetKoshian2, &opts, &Device::Cpu).unwrap();
         assert_eq!(r.params, 255_046);
         assert!(r.train_images_per_s > 0.0 && r.train_step_ms > 0.0);
         assert!(r.batch1_p50_ms > 0.0 && r.batch1_p99_ms >= r.batch1_p50_ms);

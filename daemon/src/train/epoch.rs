@@ -9,11 +9,11 @@ use candle_core::{DType, Tensor};
 use super::checkpoint::EpochPosition;
 use super::metrics::{EpochMetrics, Running};
 use super::optimizer::l2_penalty;
-use super::spec::WdMode;
 use super::trainer::Run;
 use super::{StopRequest, TrainError, TrainEvent};
 use crate::data::loader::{batch_count, BatchStream, PassSpec};
 use crate::data::{Batch, Split};
+use vov_spec::WdMode;
 
 impl Run<'_, '_> {
     /// Trains epoch `epoch` (0-based; from `at` when resuming inside it) and
@@ -112,7 +112,7 @@ impl Run<'_, '_> {
         let (x, y) = self.batch_tensors(batch)?;
         let logits = self.model.forward_t(&x, true)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
-        let objective = match self.spec.wd_mode {
+        let objective = match self.spec.wd_mode() {
             WdMode::L2 => match l2_penalty(self.model.params(), self.spec.weight_decay)? {
                 Some(penalty) => (&loss + penalty)?,
                 None => loss.clone(),

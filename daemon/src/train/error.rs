@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use super::spec::SpecError;
 use crate::data::DataError;
 use crate::model::ModelError;
+use vov_spec::SpecError;
 
 /// Why a training run did not produce a record.
 #[derive(Debug, Error)]

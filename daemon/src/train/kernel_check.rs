@@ -11,15 +11,15 @@ use serde::Serialize;
 
 use super::{run_with_data, Measure, TrainEvent, TrainOptions, TrainSpec};
 use crate::data::synthetic::{generate, SyntheticOptions};
-use crate::data::{Augmentation, DatasetName};
 use crate::model::ops::kernels::with_reference;
 use crate::train::TrainError;
+use vov_spec::{Augmentation, DatasetName, Preset, TrialSpec};
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KernelCheck {
     /// Preset to train.
-    pub model: String,
+    pub model: Preset,
     /// Optimizer steps (one epoch of this many batches).
     pub steps: usize,
     /// Images per step.
@@ -32,7 +32,7 @@ pub struct KernelCheck {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KernelComparison {
     /// Preset trained.
-    pub model: String,
+    pub model: Preset,
     /// Images per step.
     pub batch_size: usize,
     /// Loss after each step with the custom kernels.
@@ -88,22 +88,21 @@ fn rel_diff(a: f64, b: f64) -> f64 {
 
 impl KernelCheck {
     fn spec(&self) -> Result<TrainSpec, TrainError> {
-        Ok(TrainSpec {
-            dataset: DatasetName::Synthetic,
-            epochs: 1,
-            batch_size: self.batch_size,
-            augmentation: Augmentation::None,
-            seed: self.seed,
-            // The short-run default of `vovd train`: averages over the last tenth.
-            bn_momentum: (1.0 - 10.0 / self.steps as f64).max(0.0),
-            train_limit: Some(self.steps * self.batch_size),
-            val_limit: Some(self.batch_size),
-            measure: Measure {
-                batch1: false,
-                batch32: false,
-            },
-            ..TrainSpec::published(&self.model)?
-        })
+        let mut t = TrialSpec::new(self.model);
+        t.dataset = DatasetName::Synthetic;
+        t.epochs = 1;
+        t.batch_size = self.batch_size;
+        t.augmentation = Augmentation::None;
+        t.seed = self.seed;
+        // Averages BatchNorm's moving statistics over the last tenth of the run.
+        t.bn_momentum = (1.0 - 10.0 / self.steps as f64).max(0.0);
+        t.train_limit = Some(self.steps * self.batch_size);
+        t.val_limit = Some(self.batch_size);
+        t.measure = Measure {
+            batch1: false,
+            batch32: false,
+        };
+        Ok(TrainSpec::resolve(t)?)
     }
 
     fn losses(&self, spec: &TrainSpec, threads: usize) -> Result<Vec<f64>, TrainError> {
@@ -123,14 +122,12 @@ impl KernelCheck {
         let spec = self.spec()?;
         let kernels = self.losses(&spec, threads)?;
         let reference = with_reference(|| self.losses(&spec, threads))?;
-        let perturbed = TrainSpec {
-            lr: spec.lr * (1.0 + 1e-6),
-            ..spec.clone()
-        };
+        let mut perturbed = spec.clone();
+        perturbed.lr = spec.lr * (1.0 + 1e-6);
         let control = with_reference(|| self.losses(&perturbed, threads))?;
         let (max_at, max_rel_diff) = max_diff(&kernels, &reference);
         Ok(KernelComparison {
-            model: self.model.clone(),
+            model: self.model,
             batch_size: self.batch_size,
             max_rel_diff,
             max_at_step: max_at + 1,
@@ -149,7 +146,7 @@ mod tests {
     #[test]
     fn a_short_densenet_run_matches_the_reference_ops() {
         let check = KernelCheck {
-            model: "densenet-koshian-2".into(),
+            model: Preset::DensenetKoshian2,
             steps: 3,
             batch_size: 8,
             seed: 1,
@@ -169,7 +166,7 @@ mod tests {
     #[test]
     fn reports_the_first_step_past_the_tolerance() {
         let c = KernelComparison {
-            model: "m".into(),
+            model: Preset::Vovnet27Slim,
             batch_size: 1,
             kernels: vec![1.0, 2.0, 3.3],
             reference: vec![1.0, 2.1, 3.0],

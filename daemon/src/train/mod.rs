@@ -11,6 +11,7 @@ pub mod checkpoint;
 mod epoch;
 pub mod error;
 pub mod kernel_check;
+mod legacy;
 pub mod metrics;
 pub mod optimizer;
 pub mod record;
@@ -28,8 +29,9 @@ use serde::{Deserialize, Serialize};
 pub use error::TrainError;
 pub use metrics::EpochMetrics;
 pub use record::TrainRecord;
-pub use spec::{Measure, OptimizerKind, SpecError, TrainSpec, WdMode};
+pub use spec::TrainSpec;
 pub use trainer::{run, run_with_data, Observer};
+pub use vov_spec::{Measure, Optimizer, SpecError, WdMode};
 
 use crate::model::ParamCount;
 

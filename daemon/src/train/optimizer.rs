@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
-use super::spec::{OptimizerKind, TrainSpec, WdMode};
+use super::spec::TrainSpec;
 use crate::model::{ParamStore, ParamVersion};
+use vov_spec::{Optimizer as OptimizerKind, WdMode};
 
 /// Keras' Adam defaults.
 pub const BETA1: f64 = 0.9;
@@ -61,7 +62,7 @@ impl Optimizer {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let decoupled = match spec.wd_mode {
+        let decoupled = match spec.wd_mode() {
             WdMode::Decoupled => spec.weight_decay,
             WdMode::L2 => 0.0,
         };
@@ -192,7 +193,7 @@ mod tests {
             .unwrap();
         w.set(&Tensor::new(&[1.0f32], &Device::Cpu).unwrap())
             .unwrap();
-        let mut spec = TrainSpec::published("densenet-koshian-2").unwrap();
+        let mut spec = TrainSpec::published(vov_spec::Preset::DensenetKoshian2).unwrap();
         spec.lr = 0.1;
         spec_mut(&mut spec);
         let opt = Optimizer::new(&store, &spec).unwrap();
@@ -242,7 +243,7 @@ mod tests {
             s.optimizer = OptimizerKind::Sgd;
             s.momentum = 0.0;
             s.weight_decay = 0.5;
-            s.wd_mode = WdMode::Decoupled;
+            s.wd_mode = Some(WdMode::Decoupled);
         });
         // w = 1 - 0.1 * 0.5 * 1 = 0.95, then - 0.1 * 2 = 0.75.
         assert!((run(&mut opt, &w, 1) - 0.75).abs() < 1e-6);
@@ -265,7 +266,7 @@ mod tests {
         let (store, w, mut opt) = one_param(|_| {});
         run(&mut opt, &w, 3);
         let state = opt.state().unwrap();
-        let spec = TrainSpec::published("densenet-koshian-2").unwrap();
+        let spec = TrainSpec::published(vov_spec::Preset::DensenetKoshian2).unwrap();
         let mut fresh = Optimizer::new(&store, &spec).unwrap();
         fresh.load_state(&state, opt.steps()).unwrap();
         assert_eq!(fresh.steps(), 3);

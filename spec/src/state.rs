@@ -1,0 +1,140 @@
+//! Where a trial is in its life, and why it failed: the same enums in the daemon's
+//! job store, on the wire and in the client's results store (SQL stores their
+//! [`as_str`](JobState::as_str) names).
+
+use crate::names::named;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::names::UnknownName;
+
+named!(
+    /// A job's state on its host.
+    JobState, "job state", {
+        /// Waiting for a slot.
+        Queued => "queued",
+        /// A worker process is training it.
+        Running => "running",
+        /// Finished with a result.
+        Succeeded => "succeeded",
+        /// Ended without a result; see its failure class.
+        Failed => "failed",
+        /// Cancelled on request.
+        Cancelled => "cancelled",
+    }
+);
+
+impl JobState {
+    /// Whether the job will never change again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+named!(
+    /// A trial's state as the client tracks it: a job state, or not placed yet.
+    TrialState, "trial state", {
+        /// Not placed on any backend yet.
+        Pending => "pending",
+        /// Placed; waiting for a slot.
+        Queued => "queued",
+        /// Training.
+        Running => "running",
+        /// Finished with a result.
+        Succeeded => "succeeded",
+        /// Ended without a result.
+        Failed => "failed",
+        /// Cancelled.
+        Cancelled => "cancelled",
+    }
+);
+
+impl TrialState {
+    /// Whether nothing more will happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TrialState::Succeeded | TrialState::Failed | TrialState::Cancelled
+        )
+    }
+}
+
+impl From<JobState> for TrialState {
+    fn from(s: JobState) -> Self {
+        match s {
+            JobState::Queued => TrialState::Queued,
+            JobState::Running => TrialState::Running,
+            JobState::Succeeded => TrialState::Succeeded,
+            JobState::Failed => TrialState::Failed,
+            JobState::Cancelled => TrialState::Cancelled,
+        }
+    }
+}
+
+named!(
+    /// Why a trial failed; decides whether it is retried.
+    FailureClass, "failure class", {
+        /// The spec can never run (bad value, data set missing or malformed): never retried.
+        InvalidSpec => "invalid_spec",
+        /// The worker died unexpectedly (a crash, or a signal such as kill -9).
+        Crashed => "crashed",
+        /// The worker ran out of host or device memory.
+        Oom => "oom",
+        /// The worker was asked to terminate by someone other than its daemon.
+        Killed => "killed",
+        /// The loss became NaN or infinite.
+        Diverged => "diverged",
+        /// Its host was lost or restarted more often than `max_attempts` allows.
+        HostLost => "host_lost",
+        /// No backend can ever start it (every one refused it).
+        Unrunnable => "unrunnable",
+    }
+);
+
+impl FailureClass {
+    /// Whether a trial that failed so is placed again (attempts permitting):
+    /// host losses always, crashes, out-of-memory and outside kills only with
+    /// `retry_failed`, the rest never.
+    pub fn retried(self, retry_failed: bool) -> bool {
+        match self {
+            FailureClass::HostLost => true,
+            FailureClass::Crashed | FailureClass::Oom | FailureClass::Killed => retry_failed,
+            FailureClass::InvalidSpec | FailureClass::Diverged | FailureClass::Unrunnable => false,
+        }
+    }
+
+    /// What the class means, for help texts and the README.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            FailureClass::InvalidSpec => "the spec can never run (bad value, data set missing or malformed); never retried",
+            FailureClass::Crashed => "the worker died unexpectedly (a crash, or a signal such as kill -9); retried with retry_failed",
+            FailureClass::Oom => "the worker ran out of host or device memory; retried with retry_failed",
+            FailureClass::Killed => "the worker was told to stop by someone other than its daemon; retried with retry_failed",
+            FailureClass::Diverged => "the loss became NaN or infinite; never retried",
+            FailureClass::HostLost => "its host stopped answering or restarted, more often than max_attempts allows",
+            FailureClass::Unrunnable => "no host can ever start it (each refused it, e.g. it needs a GPU or a data set the host lacks)",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_classes() {
+        for s in JobState::ALL {
+            assert_eq!(s.as_str().parse::<JobState>().unwrap(), *s);
+            assert_eq!(TrialState::from(*s).as_str(), s.as_str());
+        }
+        assert!(FailureClass::HostLost.retried(false));
+        assert!(!FailureClass::Crashed.retried(false) && FailureClass::Crashed.retried(true));
+        assert!(!FailureClass::Unrunnable.retried(true));
+        assert!(TrialState::Cancelled.is_final() && !TrialState::Pending.is_final());
+    }
+}
