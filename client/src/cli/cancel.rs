@@ -7,8 +7,8 @@ use vov_proto::pb;
 
 use super::common::{HostArgs, StoreArgs};
 use super::CliError;
+use crate::backend::grpc::request;
 use crate::hosts::{self, HostsConfig};
-use crate::schedule::tasks::request;
 use crate::store::TrialState;
 
 /// Arguments of `vovctl cancel`.

@@ -7,9 +7,9 @@ use vov_proto::pb;
 
 use super::common::{print, HostArgs};
 use super::CliError;
+use crate::backend::grpc::request;
 use crate::hosts::{self, Source};
 use crate::report::table::markdown_table;
-use crate::schedule::tasks::request;
 
 /// Arguments of `vovctl hosts`.
 #[derive(Debug, Args)]

@@ -8,9 +8,9 @@ use vov_proto::pb;
 
 use super::common::{print, HostArgs, StoreArgs};
 use super::{outcome, CliError};
+use crate::backend::grpc::request;
 use crate::hosts;
 use crate::report::{self, plot, table, Report};
-use crate::schedule::tasks::request;
 use crate::store::{ResultsStore, TrialRow, TrialState};
 
 /// Output formats of `results`.

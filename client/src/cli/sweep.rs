@@ -9,6 +9,7 @@ use clap::Args;
 
 use super::common::{print, HostArgs, StoreArgs};
 use super::{outcome, CliError};
+use crate::backend::grpc::{request, GrpcBackend};
 use crate::hosts::{self, Host, HostsConfig, Source};
 use crate::local::LocalDaemon;
 use crate::progress::{JsonUi, PlainUi, TtyUi, Ui};
@@ -146,7 +147,7 @@ async fn follow(
     let sweep = opts.sweep.clone();
     let detach = opts.detach;
     let mut ui = ui(args.json);
-    let result = schedule::run(store, fleet.hosts, opts, ui.as_mut()).await;
+    let result = schedule::run(store, GrpcBackend::fleet(fleet.hosts), opts, ui.as_mut()).await;
     if let Some(local) = fleet.local {
         // Remember the local machine's fingerprint for dry-run ETAs.
         if let Ok(Some(fp)) = store.host_fingerprint(&local.url) {
@@ -358,7 +359,7 @@ async fn plan_hosts(
     for h in hosts {
         let mut client = h.client.clone();
         match client
-            .host_info(schedule::tasks::request(vov_proto::pb::HostInfoRequest {}))
+            .host_info(request(vov_proto::pb::HostInfoRequest {}))
             .await
         {
             Ok(info) => {

@@ -1,26 +1,37 @@
-//! Placing a sweep's trials on the hosts' slots and following them to the end.
+//! Placing a sweep's trials on the backends' slots and following them to the end.
 //!
-//! One task owns every piece of state (trials, hosts, the results store); pingers
-//! and watchers only send it messages. Each host gets at most as many trials as it
-//! has slots (so a lost host holds few), trials go to free slots in sweep order,
-//! and `Submit` is idempotent so a retried call never starts a second copy. A host
-//! that stops answering for the lease time loses its trials, which are placed
-//! elsewhere (at most `max_attempts` placements); if it comes back with a result
-//! for one of them, the first result recorded is kept and the other copy cancelled.
+//! The scheduler speaks only [`Backend`](crate::backend::Backend): one per
+//! execution target. One task owns every piece of state (trials, backends, the
+//! results store); pingers, watchers and submits in flight only send it messages,
+//! so a backend that hangs stalls nothing but its own calls. Each backend gets at
+//! most as many trials as it has slots (so a lost one holds few), trials go to free
+//! slots in sweep order, and `submit` is idempotent so a retried call never starts
+//! a second copy. A backend that stops answering for the lease time loses its
+//! trials, which are placed elsewhere (at most `max_attempts` placements); if it
+//! comes back with a result for one of them, the first result recorded is kept and
+//! the other copy cancelled. A trial that failed on a backend goes to one it has
+//! not failed on when there is one, and back to the same one otherwise. Which
+//! result is kept is the store's word: a trial whose result another client
+//! recorded in the same store is done here too.
 
 mod place;
 pub mod tasks;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use thiserror::Error;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use vov_proto::pb;
 
-use crate::hosts::Host;
+use crate::backend::{Backend, BackendError, BackendInfo};
 use crate::progress::{Ui, UiEvent};
-use crate::store::state::failure_name;
+use vov_proto::convert::failure;
+use vov_spec::FailureClass;
 use crate::store::{ResultsStore, StoreError, TrialRow, TrialState};
 use tasks::Msg;
 
@@ -66,20 +77,32 @@ pub enum ScheduleError {
 }
 
 struct HostState {
-    host: Host,
+    backend: Arc<dyn Backend>,
+    /// Its name, as trials are stored as placed on it.
+    url: String,
     slots: usize,
     max_queued: usize,
     alive: bool,
     /// Its trials were taken away after the lease ran out.
     lost: bool,
+    /// It answered a submit with "busy": nothing more is sent until its next answer.
+    busy: bool,
     last_ok: Instant,
     placed: HashSet<String>,
+    /// Trials with a submit in flight to it.
+    submitting: HashSet<String>,
 }
 
 struct Tracked {
     row: TrialRow,
     host: Option<usize>,
+    /// The backend a submit of it is in flight to.
+    submitting: Option<usize>,
+    /// Backends that can never run it, with why.
     rejected: HashMap<usize, String>,
+    /// Backends it failed on (crashed, lost, no answer): used again only when no
+    /// other alive backend that can run it is left.
+    failed_on: HashSet<usize>,
     force: bool,
 }
 
@@ -95,7 +118,7 @@ pub struct Scheduler<'a> {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl<'a> Scheduler<'a> {
+impl Scheduler<'_> {
     fn counts(&self) -> UiEvent {
         let (mut done, mut running, mut failed, mut queued) = (0, 0, 0, 0);
         for t in self.trials.values() {
@@ -118,6 +141,10 @@ impl<'a> Scheduler<'a> {
         self.trials.values().all(|t| t.row.state.is_final())
     }
 
+    fn submits_in_flight(&self) -> bool {
+        self.trials.values().any(|t| t.submitting.is_some())
+    }
+
     fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for t in self.trials.values() {
@@ -135,9 +162,10 @@ impl<'a> Scheduler<'a> {
         &mut self,
         id: &str,
         state: TrialState,
-        failure: &str,
+        failure: Option<FailureClass>,
         message: &str,
     ) -> Result<(), ScheduleError> {
+        let failure = failure.map_or("", FailureClass::as_str);
         let Some(t) = self.trials.get_mut(id) else {
             return Ok(());
         };
@@ -162,20 +190,21 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Takes a trial off its host (lost, or failed there) and queues it for another
-    /// placement, or fails it when its placements are used up.
-    fn unplace(&mut self, id: &str, why: &str) -> Result<(), ScheduleError> {
+    /// placement, or fails it with `class` when its placements are used up.
+    fn unplace(&mut self, id: &str, class: FailureClass, why: &str) -> Result<(), ScheduleError> {
         let Some(t) = self.trials.get_mut(id) else {
             return Ok(());
         };
         if let Some(h) = t.host.take() {
             self.hosts[h].placed.remove(id);
+            t.failed_on.insert(h);
         }
         if t.row.attempt >= self.opts.max_attempts {
             let msg = format!("{why}; {} placements used (max_attempts)", t.row.attempt);
-            return self.set_state(id, TrialState::Failed, "host_lost", &msg);
+            return self.set_state(id, TrialState::Failed, Some(class), &msg);
         }
         self.pending.push_front(id.to_string());
-        self.set_state(id, TrialState::Pending, "", why)
+        self.set_state(id, TrialState::Pending, None, why)
     }
 
     fn on_event(&mut self, host: usize, event: pb::JobEvent) -> Result<(), ScheduleError> {
@@ -186,22 +215,7 @@ impl<'a> Scheduler<'a> {
         };
         let current = t.host == Some(host);
         match (&event.kind, current) {
-            (Some(Kind::Result(result)), _) => {
-                if self
-                    .store
-                    .record_result(&id, &self.hosts[host].host.url, result)?
-                {
-                    let dup = self
-                        .trials
-                        .get(&id)
-                        .and_then(|t| t.host)
-                        .filter(|&h| h != host);
-                    if let Some(other) = dup {
-                        self.cancel_on(other, &id);
-                    }
-                    self.set_done(&id, host, result.clone())?;
-                }
-            }
+            (Some(Kind::Result(result)), _) => self.on_result(host, &id, result)?,
             (_, false) => {}
             (Some(Kind::Epoch(m)), true) => {
                 self.store.progress(&id, event.seq, Some(m))?;
@@ -227,11 +241,55 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
+    /// A result from `host`. The store decides which result is kept (the first one
+    /// recorded, by this process or by another on the same store); the trial is
+    /// done either way, and a copy placed elsewhere is cancelled.
+    fn on_result(
+        &mut self,
+        host: usize,
+        id: &str,
+        result: &pb::TrialResult,
+    ) -> Result<(), ScheduleError> {
+        let url = self.hosts[host].url.clone();
+        let recorded = self.store.record_result(id, &url, result)?;
+        let Some(t) = self.trials.get(id) else {
+            return Ok(());
+        };
+        if t.row.state == TrialState::Succeeded {
+            return Ok(());
+        }
+        let (result, message) = if recorded {
+            (result.clone(), format!("on {url}"))
+        } else {
+            match self.store.trial(id)? {
+                Some(TrialRow {
+                    state: TrialState::Succeeded,
+                    result: Some(kept),
+                    host: kept_on,
+                    ..
+                }) => {
+                    let on = kept_on.unwrap_or_default();
+                    (kept, format!("on {on} (recorded by another client)"))
+                }
+                _ => return Ok(()),
+            }
+        };
+        let elsewhere = self
+            .trials
+            .get(id)
+            .and_then(|t| t.host)
+            .filter(|&h| h != host);
+        if let Some(other) = elsewhere {
+            self.cancel_on(other, id);
+        }
+        self.set_done(id, result, message)
+    }
+
     fn set_done(
         &mut self,
         id: &str,
-        host: usize,
         result: pb::TrialResult,
+        message: String,
     ) -> Result<(), ScheduleError> {
         if let Some(t) = self.trials.get_mut(id) {
             t.row.result = Some(result);
@@ -239,12 +297,14 @@ impl<'a> Scheduler<'a> {
                 self.hosts[h].placed.remove(id);
             }
             t.row.state = TrialState::Succeeded;
+            t.row.failure.clear();
+            t.row.message.clone_from(&message);
             let event = UiEvent::State {
                 trial: id.to_string(),
                 label: t.row.label.clone(),
                 state: "succeeded".into(),
                 failure: String::new(),
-                message: format!("on {}", self.hosts[host].host.url),
+                message,
             };
             self.ui.show(&event);
         }
@@ -263,31 +323,27 @@ impl<'a> Scheduler<'a> {
         match state {
             TrialState::Succeeded => Ok(()),
             TrialState::Failed => {
-                let class = failure_name(s.failure);
-                let retry = class == "host_lost"
-                    || (self.opts.retry_failed && matches!(class, "crashed" | "oom" | "killed"));
-                if retry {
+                // An unknown class (a newer daemon's) counts as a crash.
+                let class = failure(s.failure).unwrap_or(FailureClass::Crashed);
+                if class.retried(self.opts.retry_failed) {
                     if let Some(t) = self.trials.get_mut(id) {
                         t.force = true;
-                        t.rejected.insert(host, format!("{class}: {}", s.message));
                     }
-                    self.unplace(
-                        id,
-                        &format!("{class} on {}: {}", self.hosts[host].host.url, s.message),
-                    )
+                    let why = format!("{class} on {}: {}", self.hosts[host].url, s.message);
+                    self.unplace(id, class, &why)
                 } else {
                     self.release(id);
-                    self.set_state(id, TrialState::Failed, class, &s.message)
+                    self.set_state(id, TrialState::Failed, Some(class), &s.message)
                 }
             }
             TrialState::Cancelled => {
                 self.release(id);
-                self.set_state(id, TrialState::Cancelled, "", &s.message)
+                self.set_state(id, TrialState::Cancelled, None, &s.message)
             }
             TrialState::Running | TrialState::Queued | TrialState::Pending => {
                 let changed = self.trials.get(id).is_some_and(|t| t.row.state != state);
                 if changed {
-                    self.set_state(id, state, "", &s.message)?;
+                    self.set_state(id, state, None, &s.message)?;
                 }
                 Ok(())
             }
@@ -300,21 +356,28 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// Cancels `id` on `host` in the background; the cancel outlives the run.
     fn cancel_on(&self, host: usize, id: &str) {
-        let mut client = self.hosts[host].host.client.clone();
-        let req = tasks::request(pb::CancelRequest {
-            trial_id: id.to_string(),
-        });
-        tokio::spawn(async move {
-            let _ = client.cancel(req).await;
-        });
+        tasks::spawn_cancel(self.hosts[host].backend.clone(), id.to_string());
+    }
+
+    fn watch(&mut self, host: usize, id: &str, from: u64, delay: Duration) {
+        let task = tasks::spawn_watcher(
+            host,
+            self.hosts[host].backend.clone(),
+            id.to_string(),
+            from,
+            delay,
+            self.tx.clone(),
+        );
+        self.tasks.push(task);
     }
 
     fn on_watch_ended(
         &mut self,
         host: usize,
         id: &str,
-        error: Option<tonic::Status>,
+        error: Option<BackendError>,
     ) -> Result<(), ScheduleError> {
         let Some(t) = self.trials.get(id) else {
             return Ok(());
@@ -322,55 +385,39 @@ impl<'a> Scheduler<'a> {
         if t.row.state.is_final() || t.host != Some(host) {
             return Ok(());
         }
-        if error
-            .as_ref()
-            .is_some_and(|e| e.code() == tonic::Code::NotFound)
-        {
-            return self.unplace(
-                id,
-                &format!("{} no longer knows the trial", self.hosts[host].host.url),
-            );
+        if matches!(error, Some(BackendError::NotFound(_))) {
+            let why = format!("{} no longer knows the trial", self.hosts[host].url);
+            return self.unplace(id, FailureClass::HostLost, &why);
         }
         // The stream ended early (daemon draining, network): watch again shortly.
         let from = t.row.last_seq + 1;
-        let task = tasks::spawn_watcher(
-            host,
-            self.hosts[host].host.clone(),
-            id.to_string(),
-            from,
-            Duration::from_secs(1),
-            self.tx.clone(),
-        );
-        self.tasks.push(task);
+        self.watch(host, id, from, Duration::from_secs(1));
         Ok(())
     }
 
-    fn on_ping(
-        &mut self,
-        host: usize,
-        info: Option<Box<pb::HostInfoResponse>>,
-    ) -> Result<(), ScheduleError> {
+    fn on_ping(&mut self, host: usize, info: Option<BackendInfo>) -> Result<(), ScheduleError> {
         let Some(info) = info else {
             return Ok(());
         };
         if let Some(fp) = &info.fingerprint {
-            self.store.note_host(&self.hosts[host].host.url, &fp.id)?;
+            self.store.note_host(&self.hosts[host].url, fp)?;
         }
         let h = &mut self.hosts[host];
         h.last_ok = Instant::now();
         h.slots = info.slots_total as usize;
         h.max_queued = info.max_queued as usize;
         h.alive = true;
+        h.busy = false;
         if h.lost {
             h.lost = false;
-            let url = h.host.url.clone();
+            let url = h.url.clone();
             self.ui.show(&UiEvent::Host {
                 host: url,
                 status: "back".into(),
             });
             let task = tasks::spawn_reconcile(
                 host,
-                self.hosts[host].host.clone(),
+                self.hosts[host].backend.clone(),
                 self.opts.sweep.clone(),
                 self.tx.clone(),
             );
@@ -387,42 +434,29 @@ impl<'a> Scheduler<'a> {
         let Some(t) = self.trials.get(&id) else {
             return Ok(());
         };
-        let (final_trial, placed_elsewhere) =
-            (t.row.state.is_final(), t.host.is_some_and(|h| h != host));
+        let final_trial = t.row.state.is_final();
+        let placed_elsewhere = t.host.or(t.submitting).is_some_and(|h| h != host);
+        let unplaced = t.host.is_none() && t.submitting.is_none();
         match crate::store::state::from_pb(job.state) {
             TrialState::Succeeded => {
                 if let Some(result) = job.result {
-                    let event = pb::JobEvent {
-                        trial_id: id,
-                        seq: 0,
-                        unix_ms: 0,
-                        kind: Some(pb::job_event::Kind::Result(result)),
-                    };
-                    self.on_event(host, event)?;
+                    self.on_result(host, &id, &result)?;
                 }
             }
             TrialState::Queued | TrialState::Running if final_trial || placed_elsewhere => {
                 self.cancel_on(host, &id)
             }
-            TrialState::Queued | TrialState::Running if t.host.is_none() => {
+            TrialState::Queued | TrialState::Running if unplaced => {
                 self.pending.retain(|p| p != &id);
                 if let Some(t) = self.trials.get_mut(&id) {
                     t.host = Some(host);
                     t.row.attempt += 1;
                     t.row.last_seq = 0;
                     self.store
-                        .place(&id, &self.hosts[host].host.url, t.row.attempt)?;
+                        .place(&id, &self.hosts[host].url, t.row.attempt)?;
                 }
                 self.hosts[host].placed.insert(id.clone());
-                let task = tasks::spawn_watcher(
-                    host,
-                    self.hosts[host].host.clone(),
-                    id,
-                    1,
-                    Duration::ZERO,
-                    self.tx.clone(),
-                );
-                self.tasks.push(task);
+                self.watch(host, &id, 1, Duration::ZERO);
             }
             _ => {}
         }
@@ -432,19 +466,19 @@ impl<'a> Scheduler<'a> {
     fn check_leases(&mut self) -> Result<(), ScheduleError> {
         for h in 0..self.hosts.len() {
             let state = &mut self.hosts[h];
-            if !state.alive || state.last_ok.elapsed() < self.opts.lease {
+            if state.lost || state.last_ok.elapsed() < self.opts.lease {
                 continue;
             }
             state.alive = false;
             state.lost = true;
-            let url = state.host.url.clone();
+            let url = state.url.clone();
             let lost: Vec<String> = state.placed.iter().cloned().collect();
             self.ui.show(&UiEvent::Host {
                 host: url.clone(),
                 status: format!("lost ({} trials to re-place)", lost.len()),
             });
             for id in lost {
-                self.unplace(&id, &format!("host {url} stopped answering"))?;
+                self.unplace(&id, FailureClass::HostLost, &format!("host {url} stopped answering"))?;
             }
         }
         Ok(())
@@ -459,26 +493,30 @@ impl Drop for Scheduler<'_> {
     }
 }
 
-/// Runs (or, with `detach`, places) the unfinished trials of `opts.sweep` on `hosts`.
+/// Runs (or, with `detach`, places) the unfinished trials of `opts.sweep` on
+/// `backends`.
 pub async fn run(
     store: &mut ResultsStore,
-    hosts: Vec<Host>,
+    backends: Vec<Arc<dyn Backend>>,
     opts: Options,
     ui: &mut dyn Ui,
 ) -> Result<Summary, ScheduleError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let rows = store.trials(&opts.sweep)?;
     let mut scheduler = Scheduler {
-        hosts: hosts
+        hosts: backends
             .into_iter()
-            .map(|host| HostState {
-                host,
+            .map(|backend| HostState {
+                url: backend.name().to_string(),
+                backend,
                 slots: 0,
                 max_queued: usize::MAX,
                 alive: false,
                 lost: false,
+                busy: false,
                 last_ok: Instant::now(),
                 placed: HashSet::new(),
+                submitting: HashSet::new(),
             })
             .collect(),
         trials: HashMap::new(),
@@ -491,8 +529,9 @@ pub async fn run(
     };
     scheduler.start(rows, &mut rx).await?;
     loop {
-        scheduler.fill().await?;
-        if scheduler.all_final() || (scheduler.opts.detach && scheduler.pending.is_empty()) {
+        scheduler.fill()?;
+        let placed_all = scheduler.pending.is_empty() && !scheduler.submits_in_flight();
+        if scheduler.all_final() || (scheduler.opts.detach && placed_all) {
             break;
         }
         let msg = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await;
@@ -503,6 +542,11 @@ pub async fn run(
             }
             Ok(Some(Msg::Ping { host, info })) => scheduler.on_ping(host, info)?,
             Ok(Some(Msg::Found { host, job })) => scheduler.on_found(host, *job)?,
+            Ok(Some(Msg::Submitted {
+                host,
+                trial,
+                result,
+            })) => scheduler.on_submitted(host, &trial, result.map(|s| *s))?,
             Ok(None) | Err(_) => {}
         }
         scheduler.check_leases()?;

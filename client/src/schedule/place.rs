@@ -1,20 +1,23 @@
 //! Starting a sweep (adopting earlier placements) and placing pending trials on
-//! free slots.
+//! free slots: submits run in their own tasks and report back by message.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
-use vov_proto::pb;
+use tokio::time::Instant;
 
 use super::tasks::{self, Msg};
+use vov_spec::FailureClass;
+
 use super::{ScheduleError, Scheduler, Tracked};
+use crate::backend::{BackendError, Submitted};
 use crate::progress::UiEvent;
 use crate::store::{TrialRow, TrialState};
 
 impl Scheduler<'_> {
     /// Starts the pingers, waits for the first answers, adopts trials already
-    /// placed on these hosts and queues the rest.
+    /// placed on these backends and queues the rest.
     pub(super) async fn start(
         &mut self,
         rows: Vec<TrialRow>,
@@ -22,13 +25,13 @@ impl Scheduler<'_> {
     ) -> Result<(), ScheduleError> {
         for (i, h) in self.hosts.iter().enumerate() {
             self.tasks
-                .push(tasks::spawn_pinger(i, h.host.clone(), self.tx.clone()));
+                .push(tasks::spawn_pinger(i, h.backend.clone(), self.tx.clone()));
         }
         let work = rows.iter().any(|r| !r.state.is_final());
         let deadline = Instant::now() + tasks::CALL_TIMEOUT + Duration::from_secs(1);
         let mut answered = 0;
         while work && answered < self.hosts.len() && Instant::now() < deadline {
-            match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(Msg::Ping { host, info })) => {
                     answered += 1;
                     self.on_ping(host, info)?;
@@ -41,7 +44,7 @@ impl Scheduler<'_> {
             h.last_ok = Instant::now();
         }
         if work && !self.hosts.iter().any(|h| h.alive) {
-            let urls: Vec<&str> = self.hosts.iter().map(|h| h.host.url.as_str()).collect();
+            let urls: Vec<&str> = self.hosts.iter().map(|h| h.url.as_str()).collect();
             return Err(ScheduleError::NoHost(urls.join(", ")));
         }
         let finished = rows.iter().filter(|r| r.state.is_final()).count();
@@ -53,7 +56,7 @@ impl Scheduler<'_> {
         self.ui.show(&UiEvent::Plan {
             trials: rows.len(),
             finished,
-            hosts: self.hosts.iter().map(|h| h.host.url.clone()).collect(),
+            hosts: self.hosts.iter().map(|h| h.url.clone()).collect(),
             epochs,
         });
         for row in rows {
@@ -69,11 +72,13 @@ impl Scheduler<'_> {
         let placed_on = row
             .host
             .as_ref()
-            .and_then(|u| self.hosts.iter().position(|h| &h.host.url == u));
+            .and_then(|u| self.hosts.iter().position(|h| &h.url == u));
         let mut tracked = Tracked {
             row,
             host: None,
+            submitting: None,
             rejected: HashMap::new(),
+            failed_on: HashSet::new(),
             force: self.opts.rerun,
         };
         match (tracked.row.state, placed_on) {
@@ -82,14 +87,9 @@ impl Scheduler<'_> {
                 tracked.host = Some(h);
                 self.hosts[h].placed.insert(id.clone());
                 let from = tracked.row.last_seq + 1;
-                self.tasks.push(tasks::spawn_watcher(
-                    h,
-                    self.hosts[h].host.clone(),
-                    id.clone(),
-                    from,
-                    Duration::ZERO,
-                    self.tx.clone(),
-                ));
+                self.trials.insert(id.clone(), tracked);
+                self.watch(h, &id, from, Duration::ZERO);
+                return;
             }
             _ => self.pending.push_back(id.clone()),
         }
@@ -98,38 +98,46 @@ impl Scheduler<'_> {
 
     fn capacity(&self, h: usize) -> usize {
         let host = &self.hosts[h];
+        if host.busy {
+            return 0;
+        }
         let limit = if self.opts.detach {
             host.max_queued.saturating_add(host.slots)
         } else {
             host.slots
         };
-        limit.saturating_sub(host.placed.len())
+        limit.saturating_sub(host.placed.len() + host.submitting.len())
     }
 
-    /// The alive host with the most free capacity that has not refused `id`.
+    /// The alive backend with the most free capacity that can run `id`, preferring
+    /// those it has not failed on: one it failed on is used again only when no
+    /// other alive backend that can run it is left.
     fn best_host(&self, id: &str) -> Option<usize> {
-        let rejected = &self.trials.get(id)?.rejected;
+        let t = self.trials.get(id)?;
+        let open = |h: usize| self.hosts[h].alive && !t.rejected.contains_key(&h);
+        let untried_left = (0..self.hosts.len()).any(|h| open(h) && !t.failed_on.contains(&h));
         (0..self.hosts.len())
-            .filter(|&h| self.hosts[h].alive && !rejected.contains_key(&h) && self.capacity(h) > 0)
+            .filter(|&h| open(h) && !(untried_left && t.failed_on.contains(&h)))
+            .filter(|&h| self.capacity(h) > 0)
             .max_by_key(|&h| (self.capacity(h), std::cmp::Reverse(h)))
     }
 
-    /// Places pending trials on free slots, in sweep order.
-    pub(super) async fn fill(&mut self) -> Result<(), ScheduleError> {
-        let mut waiting = std::collections::VecDeque::new();
+    /// Sends pending trials to free slots, in sweep order, without waiting for the
+    /// answers.
+    pub(super) fn fill(&mut self) -> Result<(), ScheduleError> {
+        let mut waiting = VecDeque::new();
         while let Some(id) = self.pending.pop_front() {
-            if self.trials.get(&id).is_none_or(|t| t.row.state.is_final()) {
+            let Some(t) = self.trials.get(&id) else {
+                continue;
+            };
+            if t.row.state.is_final() || t.submitting.is_some() || t.host.is_some() {
                 continue;
             }
             if self.refused_everywhere(&id)? {
                 continue;
             }
             match self.best_host(&id) {
-                Some(h) => {
-                    if !self.submit(h, &id).await? {
-                        waiting.push_back(id);
-                    }
-                }
+                Some(h) => self.submit(h, &id),
                 None => waiting.push_back(id),
             }
         }
@@ -137,7 +145,7 @@ impl Scheduler<'_> {
         Ok(())
     }
 
-    /// Fails a trial every host refused; returns whether it did.
+    /// Fails a trial every backend refused; returns whether it did.
     fn refused_everywhere(&mut self, id: &str) -> Result<bool, ScheduleError> {
         let Some(t) = self.trials.get(id) else {
             return Ok(false);
@@ -148,98 +156,117 @@ impl Scheduler<'_> {
         let mut reasons: Vec<String> = t
             .rejected
             .iter()
-            .map(|(h, why)| format!("{}: {why}", self.hosts[*h].host.url))
+            .map(|(h, why)| format!("{}: {why}", self.hosts[*h].url))
             .collect();
         reasons.sort();
         self.set_state(
             id,
             TrialState::Failed,
-            "unrunnable",
+            Some(FailureClass::Unrunnable),
             &format!("no host can run it ({})", reasons.join("; ")),
         )?;
         Ok(true)
     }
 
-    /// Submits `id` to host `h`; returns whether it was placed.
-    async fn submit(&mut self, h: usize, id: &str) -> Result<bool, ScheduleError> {
-        let Some(t) = self.trials.get(id) else {
-            return Ok(false);
+    /// Starts a submit of `id` to backend `h`; its answer comes as a message.
+    fn submit(&mut self, h: usize, id: &str) {
+        let Some(t) = self.trials.get_mut(id) else {
+            return;
         };
-        let req = pb::SubmitRequest {
-            trial_id: id.to_string(),
-            sweep_id: self.opts.sweep.clone(),
-            spec: Some(t.row.spec.clone()),
-            retry: t.force,
+        t.submitting = Some(h);
+        self.hosts[h].submitting.insert(id.to_string());
+        let task = tasks::spawn_submit(
+            h,
+            self.hosts[h].backend.clone(),
+            id.to_string(),
+            self.opts.sweep.clone(),
+            t.row.spec.clone(),
+            t.force,
+            self.tx.clone(),
+        );
+        self.tasks.push(task);
+    }
+
+    /// The answer to a submit of `id` to backend `h`.
+    pub(super) fn on_submitted(
+        &mut self,
+        h: usize,
+        id: &str,
+        result: Result<Submitted, BackendError>,
+    ) -> Result<(), ScheduleError> {
+        self.hosts[h].submitting.remove(id);
+        let Some(t) = self.trials.get_mut(id) else {
+            return Ok(());
         };
-        let mut client = self.hosts[h].host.client.clone();
-        let url = self.hosts[h].host.url.clone();
-        match client.submit(tasks::request(req)).await {
-            Ok(resp) => {
-                let resp = resp.into_inner();
-                // A re-queued job's old events (its old result among them) are skipped.
-                let from = match (&resp.job, resp.created) {
-                    (Some(job), true) => job.last_seq.max(1),
-                    _ => 1,
-                };
-                let Some(t) = self.trials.get_mut(id) else {
-                    return Ok(false);
-                };
-                t.force = false;
-                t.row.attempt += 1;
-                t.row.last_seq = 0;
-                t.host = Some(h);
-                let (attempt, label) = (t.row.attempt, t.row.label.clone());
-                self.store.place(id, &url, attempt)?;
-                self.hosts[h].placed.insert(id.to_string());
-                self.ui.show(&UiEvent::Placed {
-                    trial: id.to_string(),
-                    label,
-                    host: url,
-                    attempt,
-                });
-                self.set_state(id, TrialState::Queued, "", "")?;
-                let task = tasks::spawn_watcher(
-                    h,
-                    self.hosts[h].host.clone(),
-                    id.to_string(),
-                    from,
-                    Duration::ZERO,
-                    self.tx.clone(),
-                );
-                self.tasks.push(task);
-                Ok(true)
+        let expected = t.submitting == Some(h);
+        if expected {
+            t.submitting = None;
+        }
+        if !expected || t.row.state.is_final() {
+            // Done meanwhile (a lost backend's copy finished): drop this copy.
+            if result.is_ok() && t.host != Some(h) {
+                self.cancel_on(h, id);
             }
-            Err(status) => self.refused(h, id, status).map(|()| false),
+            return Ok(());
+        }
+        match result {
+            Ok(sub) => self.placed(h, id, sub),
+            Err(error) => self.refused(h, id, error),
         }
     }
 
-    fn refused(&mut self, h: usize, id: &str, status: tonic::Status) -> Result<(), ScheduleError> {
-        use tonic::Code;
-        let why = status.message().to_string();
-        match status.code() {
-            Code::InvalidArgument | Code::AlreadyExists => {
-                self.set_state(id, TrialState::Failed, "invalid_spec", &why)
+    fn placed(&mut self, h: usize, id: &str, sub: Submitted) -> Result<(), ScheduleError> {
+        // A re-queued job's old events (its old result among them) are skipped.
+        let from = if sub.created {
+            sub.job.last_seq.max(1)
+        } else {
+            1
+        };
+        let url = self.hosts[h].url.clone();
+        let Some(t) = self.trials.get_mut(id) else {
+            return Ok(());
+        };
+        t.force = false;
+        t.row.attempt += 1;
+        t.row.last_seq = 0;
+        t.host = Some(h);
+        let (attempt, label) = (t.row.attempt, t.row.label.clone());
+        self.store.place(id, &url, attempt)?;
+        self.hosts[h].placed.insert(id.to_string());
+        self.ui.show(&UiEvent::Placed {
+            trial: id.to_string(),
+            label,
+            host: url,
+            attempt,
+        });
+        self.set_state(id, TrialState::Queued, None, "")?;
+        self.watch(h, id, from, Duration::ZERO);
+        Ok(())
+    }
+
+    fn refused(&mut self, h: usize, id: &str, error: BackendError) -> Result<(), ScheduleError> {
+        match error {
+            BackendError::Invalid(why) => {
+                return self.set_state(id, TrialState::Failed, Some(FailureClass::InvalidSpec), &why)
             }
-            Code::FailedPrecondition | Code::Unauthenticated | Code::PermissionDenied => {
+            BackendError::Unrunnable(why) => {
                 if let Some(t) = self.trials.get_mut(id) {
-                    t.rejected.insert(h, format!("{:?}: {why}", status.code()));
+                    t.rejected.insert(h, why);
                 }
-                Ok(())
             }
-            Code::ResourceExhausted => {
-                // The host's queue is full: stop placing there until the next answer.
-                self.hosts[h].max_queued = self.hosts[h]
-                    .placed
-                    .len()
-                    .saturating_sub(self.hosts[h].slots);
-                Ok(())
+            BackendError::Busy(_) => {
+                // Its queue is full: nothing more goes there until its next answer.
+                self.hosts[h].busy = true;
             }
-            _ => {
-                tracing::debug!(host = %self.hosts[h].host.url, error = %status, "submit failed; host marked unreachable");
+            BackendError::NotFound(_) | BackendError::Unavailable(_) => {
+                tracing::debug!(host = %self.hosts[h].url, %error, "submit failed; host marked unreachable");
                 self.hosts[h].alive = false;
-                self.hosts[h].last_ok = Instant::now();
-                Ok(())
+                if let Some(t) = self.trials.get_mut(id) {
+                    t.failed_on.insert(h);
+                }
             }
         }
+        self.pending.push_front(id.to_string());
+        Ok(())
     }
 }

@@ -1,76 +1,83 @@
-//! Background tasks of a sweep: a pinger per host (liveness and slots) and a
-//! watcher per placed trial (its event stream). Both only send messages; the
-//! scheduler owns all state.
+//! Background tasks of a sweep: a pinger per backend (liveness and slots), a
+//! watcher per placed trial (its event stream), one task per submit in flight and
+//! one per reconcile. They only send messages; the scheduler owns all state.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_stream::StreamExt;
 use vov_proto::pb;
 
-use crate::hosts::Host;
+use crate::backend::{Backend, BackendError, BackendInfo, Submitted};
 
-/// Time between two liveness checks of a host.
+pub use crate::backend::CALL_TIMEOUT;
+
+/// Time between two liveness checks of a backend.
 pub const PING_EVERY: Duration = Duration::from_secs(1);
-/// Deadline of one call.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the tasks report.
 #[derive(Debug)]
 pub enum Msg {
-    /// A host answered `HostInfo` (or did not).
+    /// A backend answered `info` (or did not).
     Ping {
-        /// Host index.
+        /// Backend index.
         host: usize,
         /// The answer.
-        info: Option<Box<pb::HostInfoResponse>>,
+        info: Option<BackendInfo>,
     },
-    /// An event of a trial, from a host.
+    /// An event of a trial, from a backend.
     Event {
-        /// Host index.
+        /// Backend index.
         host: usize,
         /// The event.
         event: Box<pb::JobEvent>,
     },
-    /// A job of this sweep found on a host that came back.
+    /// A job of this sweep found on a backend that came back.
     Found {
-        /// Host index.
+        /// Backend index.
         host: usize,
         /// The job.
         job: Box<pb::Job>,
     },
-    /// A watch stream ended (the job ended, the daemon drained, or the call failed).
+    /// A watch stream ended (the job ended, the backend drained, or the call failed).
     WatchEnded {
-        /// Host index.
+        /// Backend index.
         host: usize,
         /// The trial.
         trial: String,
         /// The error, if the call failed.
-        error: Option<tonic::Status>,
+        error: Option<BackendError>,
+    },
+    /// A submit answered (or ran past its deadline).
+    Submitted {
+        /// Backend index.
+        host: usize,
+        /// The trial.
+        trial: String,
+        /// The answer.
+        result: Result<Box<Submitted>, BackendError>,
     },
 }
 
-/// A request with a deadline.
-pub fn request<T>(msg: T) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.set_timeout(CALL_TIMEOUT);
-    r
+/// `call`, or `Unavailable` once [`CALL_TIMEOUT`] has passed.
+pub async fn deadline<T>(
+    call: impl std::future::Future<Output = Result<T, BackendError>>,
+) -> Result<T, BackendError> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| Err(BackendError::Unavailable("deadline exceeded".into())))
 }
 
-/// Pings `host` forever (until the receiver is gone).
+/// Pings `backend` forever (until the receiver is gone).
 pub fn spawn_pinger(
     index: usize,
-    host: Host,
+    backend: Arc<dyn Backend>,
     tx: UnboundedSender<Msg>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut client = host.client;
         loop {
-            let info = client
-                .host_info(request(pb::HostInfoRequest {}))
-                .await
-                .ok()
-                .map(|r| Box::new(r.into_inner()));
+            let info = deadline(backend.info()).await.ok();
             if tx.send(Msg::Ping { host: index, info }).is_err() {
                 return;
             }
@@ -79,10 +86,39 @@ pub fn spawn_pinger(
     })
 }
 
+/// Submits a trial and reports the answer.
+pub fn spawn_submit(
+    index: usize,
+    backend: Arc<dyn Backend>,
+    trial: String,
+    sweep: String,
+    spec: pb::TrialSpec,
+    retry: bool,
+    tx: UnboundedSender<Msg>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let result = deadline(backend.submit(&trial, &sweep, spec, retry))
+            .await
+            .map(Box::new);
+        let _ = tx.send(Msg::Submitted {
+            host: index,
+            trial,
+            result,
+        });
+    })
+}
+
+/// Cancels a trial, ignoring the answer.
+pub fn spawn_cancel(backend: Arc<dyn Backend>, trial: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = deadline(backend.cancel(&trial)).await;
+    })
+}
+
 /// Follows a trial's events from `from_seq` after `delay`.
 pub fn spawn_watcher(
     index: usize,
-    host: Host,
+    backend: Arc<dyn Backend>,
     trial: String,
     from_seq: u64,
     delay: Duration,
@@ -90,13 +126,8 @@ pub fn spawn_watcher(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
-        let mut client = host.client;
-        let req = tonic::Request::new(pb::WatchRequest {
-            trial_id: trial.clone(),
-            from_seq,
-        });
-        let mut stream = match client.watch(req).await {
-            Ok(s) => s.into_inner(),
+        let mut stream = match deadline(backend.watch(&trial, from_seq)).await {
+            Ok(s) => s,
             Err(error) => {
                 let _ = tx.send(Msg::WatchEnded {
                     host: index,
@@ -110,13 +141,8 @@ pub fn spawn_watcher(
         while let Some(item) = stream.next().await {
             match item {
                 Ok(event) => {
-                    if tx
-                        .send(Msg::Event {
-                            host: index,
-                            event: Box::new(event),
-                        })
-                        .is_err()
-                    {
+                    let event = Box::new(event);
+                    if tx.send(Msg::Event { host: index, event }).is_err() {
                         return;
                     }
                 }
@@ -134,41 +160,22 @@ pub fn spawn_watcher(
     })
 }
 
-/// Lists the sweep's jobs on a host that came back and reports each.
+/// Lists the sweep's jobs on a backend that came back and reports each.
 pub fn spawn_reconcile(
     index: usize,
-    host: Host,
+    backend: Arc<dyn Backend>,
     sweep: String,
     tx: UnboundedSender<Msg>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut client = host.client;
-        let mut page_token = String::new();
-        loop {
-            let req = request(pb::ListRequest {
-                sweep_id: sweep.clone(),
-                states: Vec::new(),
-                page_size: 500,
-                page_token: page_token.clone(),
-            });
-            let Ok(page) = client.list(req).await.map(|r| r.into_inner()) else {
-                return;
-            };
-            for job in page.jobs {
-                if tx
-                    .send(Msg::Found {
-                        host: index,
-                        job: Box::new(job),
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            if page.next_page_token.is_empty() {
+        let Ok(jobs) = backend.list(&sweep).await else {
+            return;
+        };
+        for job in jobs {
+            let job = Box::new(job);
+            if tx.send(Msg::Found { host: index, job }).is_err() {
                 return;
             }
-            page_token = page.next_page_token;
         }
     })
 }
