@@ -7,15 +7,18 @@
 mod schema;
 pub mod state;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use sha2::Digest;
 use thiserror::Error;
 use vov_proto::pb;
 
 pub use state::TrialState;
+
+/// The results store schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = schema::CURRENT;
 
 use crate::sweep::Trial;
 
@@ -28,6 +31,21 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("results store: corrupt value for trial {0}")]
     Corrupt(String),
+    /// The file was written by a newer vovctl, with a schema this build does not
+    /// know; it is left untouched.
+    #[error(
+        "{}: results store schema version {found} is newer than this vovctl knows \
+         (version {supported}); use a newer vovctl",
+        path.display()
+    )]
+    TooNew {
+        /// The store file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
 }
 
 /// A trial as stored.
@@ -117,6 +135,19 @@ fn decode(raw: RawRow) -> Result<TrialRow, StoreError> {
     Ok(t)
 }
 
+/// The file's schema version, refused when newer than this build knows.
+fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > schema::CURRENT {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: schema::CURRENT,
+        });
+    }
+    Ok(found)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -124,14 +155,52 @@ fn now_ms() -> i64 {
 }
 
 impl ResultsStore {
-    /// Opens (creating) the store at `path`.
+    /// Opens (creating) the store at `path`, migrating an older schema forward in
+    /// one transaction; a file from a newer vovctl is refused with
+    /// [`StoreError::TooNew`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        check_version(&conn, path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(schema::SCHEMA)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = check_version(&tx, path)?;
+        let laid_out: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'trials'",
+            [],
+            |r| r.get(0),
+        )?;
+        if version < schema::CURRENT || !laid_out {
+            if !laid_out {
+                tx.execute_batch(schema::V0)?;
+            }
+            for step in &schema::MIGRATIONS[version as usize..] {
+                tx.execute_batch(step)?;
+            }
+            tx.pragma_update(None, "user_version", schema::CURRENT)?;
+        }
+        tx.commit()?;
         Ok(ResultsStore { conn })
+    }
+
+    /// Opens an existing store for reading only: nothing is created, migrated or
+    /// written (a dry run). Reads of columns newer than the file's version fail.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        check_version(&conn, path)?;
+        Ok(ResultsStore { conn })
+    }
+
+    /// The file's schema version.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     /// Records a sweep and its trials; trials already known keep their state.

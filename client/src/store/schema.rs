@@ -1,7 +1,19 @@
-//! The results store's tables.
+//! The results store's tables and their versions.
+//!
+//! The file's `PRAGMA user_version` is its schema version. Version 0 is the first
+//! released layout, [`V0`]; each entry of [`MIGRATIONS`] takes a file one version
+//! forward, and a new file is laid out as version 0 and migrated to
+//! [`CURRENT`] in the same transaction, so a fresh file and a migrated one are
+//! always alike.
 
-/// Created on open when missing.
-pub(super) const SCHEMA: &str = "
+/// The schema version this build writes.
+pub(super) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Migrations: entry `n` takes version `n` to version `n + 1`.
+pub(super) const MIGRATIONS: &[&str] = &[];
+
+/// Version 0: the tables as first released (files without a version are these).
+pub(super) const V0: &str = "
 CREATE TABLE IF NOT EXISTS sweeps (
     name TEXT PRIMARY KEY,
     file TEXT NOT NULL,
