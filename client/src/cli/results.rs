@@ -7,9 +7,10 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use vov_proto::pb;
 
-use super::common::{print, HostArgs, StoreArgs};
+use super::common::{print, stored_hosts, HostArgs, StoreArgs};
 use super::{outcome, CliError};
-use crate::hosts;
+use crate::hosts::{self, HostsConfig, Source};
+use crate::local::LocalDaemon;
 use crate::report::{self, plot, table, Report};
 use crate::schedule::tasks::request;
 use crate::store::{ResultsStore, TrialRow, TrialState};
@@ -47,7 +48,7 @@ pub struct ResultsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: ResultsFormat,
-    /// Hosts (for --collect).
+    /// Hosts (for --collect; else the sweep's remembered [hosts], ...).
     #[command(flatten)]
     pub hosts: HostArgs,
     /// Store.
@@ -89,14 +90,29 @@ fn rows(store: &ResultsStore, sweep: &str) -> Result<Vec<TrialRow>, CliError> {
 /// results were new.
 async fn collect(
     store: &mut ResultsStore,
+    store_path: &Path,
     sweep: &str,
     host_args: &HostArgs,
 ) -> Result<usize, CliError> {
-    let (cfg, _) = host_args.resolve(None)?;
-    if cfg.urls.is_empty() {
-        return Err(CliError::Usage(
-            "--collect needs hosts (--hosts, VOVCTL_HOSTS or ~/.config/vov/hosts.toml)".into(),
-        ));
+    let (mut cfg, source, _) = stored_hosts(host_args, store, Some(sweep))?;
+    // No hosts: the local vovd a local run used, when there was one.
+    let mut local = None;
+    if source == Source::None {
+        let state = super::sweep::local_state_dir(store_path);
+        if !state.is_dir() {
+            return Err(CliError::Usage(format!(
+                "--collect: no hosts (--hosts, VOVCTL_HOSTS, the sweep file's [hosts], \
+                 ~/.config/vov/hosts.toml) and no local vovd state at {}",
+                state.display()
+            )));
+        }
+        let daemon = LocalDaemon::start(&state, Path::new("data"), 1)
+            .map_err(|e| CliError::Connection(e.to_string()))?;
+        cfg = HostsConfig {
+            urls: vec![daemon.url.clone()],
+            ..HostsConfig::default()
+        };
+        local = Some(daemon);
     }
     let mut new = 0;
     let mut reached = 0;
@@ -129,6 +145,9 @@ async fn collect(
             }
             token = page.next_page_token;
         }
+    }
+    if let Some(daemon) = local {
+        daemon.stop();
     }
     if reached == 0 {
         return Err(CliError::Connection(format!(
@@ -235,7 +254,9 @@ fn results_table(lines: &[ResultLine]) -> String {
                 },
                 l.host.clone().unwrap_or_default(),
                 opt(l.max_val_acc_pct, 2),
-                l.max_val_acc_epoch.map(|e| e.to_string()).unwrap_or_default(),
+                l.max_val_acc_epoch
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
                 opt(l.train_s_per_epoch, 2),
                 opt(l.batch1_p50_ms, 3),
                 opt(l.batch32_total_s, 3),
@@ -274,7 +295,7 @@ fn results_csv(lines: &[ResultLine]) -> String {
 pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
     let mut store = args.store.open()?;
     if args.collect {
-        let new = collect(&mut store, &args.sweep, &args.hosts).await?;
+        let new = collect(&mut store, &args.store.store, &args.sweep, &args.hosts).await?;
         eprintln!("collected {new} new result(s)");
     }
     let rows = rows(&store, &args.sweep)?;
@@ -376,7 +397,10 @@ mod tests {
         let rec = r.records().next().unwrap().unwrap();
         assert_eq!(&rec[1], label, "the label survives a CSV round trip");
         assert_eq!(rec.len(), header.len());
-        assert!(text.contains("\"vovnet lr=\"\"1e-3\"\", wd=0\nnext\""), "{text}");
+        assert!(
+            text.contains("\"vovnet lr=\"\"1e-3\"\", wd=0\nnext\""),
+            "{text}"
+        );
         assert!(results_csv(&[]).starts_with("trial,config,"));
     }
 
@@ -394,11 +418,15 @@ mod tests {
         assert!(ok["batch1_p50_ms"].is_null());
         assert_eq!(ok["host"], "http://a:1");
         let failed = &v[1];
-        assert_eq!((failed["state"].as_str(), failed["failure"].as_str()), (Some("failed"), Some("oom")));
+        assert_eq!(
+            (failed["state"].as_str(), failed["failure"].as_str()),
+            (Some("failed"), Some("oom"))
+        );
         assert!(failed["max_val_acc_pct"].is_null() && failed["host"].is_null());
         for key in ok.as_object().unwrap().keys() {
             assert!(
-                key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{key} is not snake_case"
             );
         }
