@@ -2,11 +2,17 @@
 //! one connection behind a mutex (the job manager is its only writer; handlers
 //! read through it). Jobs keep their spec, state, attempt, timestamps, progress and
 //! result; every event is kept, in order, as an encoded `vov.v1.JobEvent`.
+//!
+//! The file's `PRAGMA user_version` is its schema version: version 0 is the first
+//! released layout (files without a version), each entry of `MIGRATIONS` takes a
+//! file one version forward, all in one transaction on open, and a new file is
+//! laid out as version 0 and migrated the same way. A file from a newer vovd is
+//! refused with [`StoreError::TooNew`], never downgraded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use thiserror::Error;
 
 use crate::jobs::state::{FailureClass, JobState};
@@ -28,6 +34,21 @@ pub enum StoreError {
     /// The store directory could not be created.
     #[error("job store: {0}")]
     Io(#[from] std::io::Error),
+    /// The file was written by a newer vovd, with a schema this build does not
+    /// know; it is left untouched.
+    #[error(
+        "{}: job store schema version {found} is newer than this vovd knows \
+         (version {supported}); use a newer vovd or another state directory",
+        path.display()
+    )]
+    TooNew {
+        /// The store file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
 }
 
 /// One job as stored.
@@ -86,7 +107,18 @@ pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
-const SCHEMA: &str = "
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Migrations: entry `n` takes version `n` to version `n + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: no table changes (the state index is re-asserted); from here on the
+    // file carries its version.
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, ord);",
+];
+
+/// Version 0: the tables as first released (files without a version are these).
+const V0: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
     ord INTEGER PRIMARY KEY AUTOINCREMENT,
     trial_id TEXT NOT NULL UNIQUE,
@@ -118,6 +150,19 @@ CREATE TABLE IF NOT EXISTS events (
 const COLUMNS: &str =
     "ord, trial_id, sweep_id, spec, resolved, model, state, failure, message, attempt, \
                        created_ms, started_ms, finished_ms, progress, result, last_seq";
+
+/// The file's schema version, refused when newer than this build knows.
+fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
 
 fn parse<T: std::str::FromStr<Err = vov_spec::names::UnknownName>>(
     trial_id: &str,
@@ -187,15 +232,39 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        check_version(&conn, path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = check_version(&tx, path)?;
+        let laid_out: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'",
+            [],
+            |r| r.get(0),
+        )?;
+        if version < SCHEMA_VERSION || !laid_out {
+            if !laid_out {
+                tx.execute_batch(V0)?;
+            }
+            for step in &MIGRATIONS[version as usize..] {
+                tx.execute_batch(step)?;
+            }
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
+    }
+
+    /// The file's schema version.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .lock()
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -466,5 +535,75 @@ mod tests {
             }),
             vec!["t3"]
         );
+    }
+
+    #[test]
+    fn a_fresh_store_is_at_the_current_version() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(&tmp.path().join("j.sqlite")).unwrap();
+        assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn the_v0_fixture_migrates_and_reads_back() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/v0/jobs.sqlite");
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("jobs.sqlite");
+        std::fs::copy(&src, &path).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let v: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 0, "the fixture is a version-0 file");
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+        let jobs = s
+            .list(&ListQuery {
+                sweep_id: Some("fixture".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(jobs.len(), 2);
+        for j in &jobs {
+            assert_eq!(j.state, JobState::Succeeded, "{j:?}");
+            assert_eq!(j.attempt, 1);
+            let result: serde_json::Value =
+                serde_json::from_str(j.result.as_deref().expect("a result")).unwrap();
+            assert!(result.is_object());
+            assert!(j.last_seq > 0);
+            assert_eq!(s.events(&j.trial_id, 1).unwrap().len() as u64, j.last_seq);
+        }
+        assert!(s.unfinished().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_store_from_a_newer_vovd_is_refused_untouched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("j.sqlite");
+        drop(Store::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = Store::open(&path).err().expect("refused");
+        let msg = err.to_string();
+        match err {
+            StoreError::TooNew {
+                path: p,
+                found,
+                supported,
+            } => assert_eq!(
+                (p, found, supported),
+                (path.clone(), SCHEMA_VERSION + 1, SCHEMA_VERSION)
+            ),
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        let v: i64 = Connection::open(&path)
+            .unwrap()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION + 1, "never downgraded");
     }
 }

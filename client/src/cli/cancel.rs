@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 use vov_proto::pb;
 
-use super::common::{HostArgs, StoreArgs};
+use super::common::{stored_hosts, HostArgs, StoreArgs};
 use super::CliError;
 use crate::backend::grpc::request;
 use crate::hosts::{self, HostsConfig};
@@ -27,7 +27,8 @@ pub struct CancelArgs {
 pub(super) async fn run(args: CancelArgs) -> Result<ExitCode, CliError> {
     let store = args.store.open_existing()?;
     let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
-    let trials = if store.has_sweep(&args.target).map_err(err)? {
+    let is_sweep = store.has_sweep(&args.target).map_err(err)?;
+    let trials = if is_sweep {
         store.trials(&args.target).map_err(err)?
     } else {
         let t = store.trial(&args.target).map_err(err)?;
@@ -38,7 +39,13 @@ pub(super) async fn run(args: CancelArgs) -> Result<ExitCode, CliError> {
             ))
         })?]
     };
-    let (cfg, _) = args.hosts.resolve(None)?;
+    let sweep = if is_sweep {
+        Some(args.target.clone())
+    } else {
+        store.sweep_of(&args.target).map_err(err)?
+    };
+    // The placed trials' URLs say where; the sweep's hosts give the credentials.
+    let (cfg, _, _) = stored_hosts(&args.hosts, &store, sweep.as_deref())?;
     let mut cancelled = 0;
     let mut failures = 0;
     for t in trials.iter().filter(|t| !t.state.is_final()) {

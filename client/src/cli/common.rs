@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::CliError;
 use crate::hosts::{self, HostInputs, HostsConfig, Source};
-use crate::store::ResultsStore;
+use crate::store::{ResultsStore, StoreError, SweepSettings};
 use crate::sweep::HostsDef;
 
 /// Where the results store is.
@@ -21,8 +21,26 @@ pub struct StoreArgs {
 impl StoreArgs {
     /// Opens the store.
     pub fn open(&self) -> Result<ResultsStore, CliError> {
-        ResultsStore::open(&self.store)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", self.store.display())))
+        ResultsStore::open(&self.store).map_err(|e| self.error(e))
+    }
+
+    /// Opens an existing store for reading only (nothing is created, migrated or
+    /// written); `None` when there is no store yet.
+    pub fn open_read_only(&self) -> Result<Option<ResultsStore>, CliError> {
+        if !self.store.is_file() {
+            return Ok(None);
+        }
+        ResultsStore::open_read_only(&self.store)
+            .map(Some)
+            .map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: StoreError) -> CliError {
+        match e {
+            // It names the file itself.
+            StoreError::TooNew { .. } => CliError::Usage(e.to_string()),
+            e => CliError::Usage(format!("{}: {e}", self.store.display())),
+        }
     }
 
     /// Opens the store, which must already exist (reading verbs).
@@ -53,7 +71,10 @@ pub struct HostArgs {
 }
 
 impl HostArgs {
-    /// Resolves the hosts (the sweep file's `[hosts]` counts when given).
+    /// Resolves the hosts, the one way every verb does: `--hosts` and the other
+    /// flags, the environment (`VOVCTL_HOSTS`, `VOVCTL_TOKEN_FILE`,
+    /// `VOVCTL_TLS_CA`), the sweep's `[hosts]` (from its file, or as remembered in
+    /// the store), `~/.config/vov/hosts.toml`; [`Source::None`] means a local vovd.
     pub fn resolve(&self, sweep: Option<&HostsDef>) -> Result<(HostsConfig, Source), CliError> {
         let inputs = HostInputs::from_env(
             self.hosts.clone(),
@@ -62,6 +83,24 @@ impl HostArgs {
         );
         hosts::resolve(&inputs, sweep).map_err(|e| CliError::Usage(e.to_string()))
     }
+}
+
+/// How a sweep in the store is run: its remembered `[hosts]` in their place in
+/// [`HostArgs::resolve`]'s order, and its remembered settings (`None` for a sweep
+/// registered before the store remembered them).
+pub(super) fn stored_hosts(
+    args: &HostArgs,
+    store: &ResultsStore,
+    sweep: Option<&str>,
+) -> Result<(HostsConfig, Source, Option<SweepSettings>), CliError> {
+    let settings = match sweep {
+        Some(name) => store
+            .settings(name)
+            .map_err(|e| CliError::Usage(e.to_string()))?,
+        None => None,
+    };
+    let (cfg, source) = args.resolve(settings.as_ref().and_then(|s| s.hosts.as_ref()))?;
+    Ok((cfg, source, settings))
 }
 
 /// Writes text to stdout; a closed pipe is fine.

@@ -1,31 +1,62 @@
 //! `vovctl hosts`: each host's state.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
 use vov_proto::pb;
 
-use super::common::{print, HostArgs};
+use super::common::{print, stored_hosts, HostArgs, StoreArgs};
 use super::CliError;
 use crate::backend::grpc::request;
-use crate::hosts::{self, Source};
+use crate::hosts::{self, HostsConfig, Source};
 use crate::report::table::markdown_table;
 
 /// Arguments of `vovctl hosts`.
 #[derive(Debug, Args)]
 pub struct HostsArgs {
+    /// A sweep file, or the name of a sweep in the store: its [hosts] count.
+    pub sweep: Option<String>,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
     /// Hosts.
     #[command(flatten)]
     pub hosts: HostArgs,
+    /// Store (for a sweep given by name).
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The hosts for `vovctl hosts [SWEEP]`: a sweep file's `[hosts]`, or those a
+/// sweep in the store remembers.
+fn resolve(args: &HostsArgs) -> Result<(HostsConfig, Source), CliError> {
+    let Some(sweep) = &args.sweep else {
+        return args.hosts.resolve(None);
+    };
+    let file = Path::new(sweep);
+    if file.is_file() {
+        let sw = crate::sweep::load(file, &[]).map_err(|e| CliError::Usage(e.to_string()))?;
+        return args.hosts.resolve(sw.def.hosts.as_ref());
+    }
+    let store = args.store.open_existing()?;
+    if !store
+        .has_sweep(sweep)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+    {
+        return Err(CliError::Usage(format!(
+            "'{sweep}' is neither a sweep file nor a sweep in {}",
+            args.store.store.display()
+        )));
+    }
+    let (cfg, source, _) = stored_hosts(&args.hosts, &store, Some(sweep))?;
+    Ok((cfg, source))
 }
 
 pub(super) async fn run(args: HostsArgs) -> Result<ExitCode, CliError> {
-    let (cfg, source) = args.hosts.resolve(None)?;
+    let (cfg, source) = resolve(&args)?;
     if source == Source::None {
-        print("no hosts configured (--hosts, VOVCTL_HOSTS, ~/.config/vov/hosts.toml): `vovctl sweep` would start a local vovd\n");
+        print("no hosts configured (--hosts, VOVCTL_HOSTS, the sweep's [hosts], ~/.config/vov/hosts.toml): `vovctl sweep` would start a local vovd\n");
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = Vec::new();

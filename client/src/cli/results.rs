@@ -4,12 +4,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 use vov_proto::pb;
 
-use super::common::{print, HostArgs, StoreArgs};
+use super::common::{print, stored_hosts, HostArgs, StoreArgs};
 use super::{outcome, CliError};
 use crate::backend::grpc::request;
-use crate::hosts;
+use crate::hosts::{self, HostsConfig, Source};
+use crate::local::LocalDaemon;
 use crate::report::{self, plot, table, Report};
 use crate::store::{ResultsStore, TrialRow, TrialState};
 
@@ -18,9 +20,9 @@ use crate::store::{ResultsStore, TrialRow, TrialState};
 pub enum ResultsFormat {
     /// An aligned Markdown table.
     Table,
-    /// CSV.
+    /// CSV (RFC 4180 quoting), headed by the JSON keys.
     Csv,
-    /// A JSON array.
+    /// A JSON array of objects with snake_case keys and numbers as numbers.
     Json,
 }
 
@@ -46,7 +48,7 @@ pub struct ResultsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: ResultsFormat,
-    /// Hosts (for --collect).
+    /// Hosts (for --collect; else the sweep's remembered [hosts], ...).
     #[command(flatten)]
     pub hosts: HostArgs,
     /// Store.
@@ -88,14 +90,29 @@ fn rows(store: &ResultsStore, sweep: &str) -> Result<Vec<TrialRow>, CliError> {
 /// results were new.
 async fn collect(
     store: &mut ResultsStore,
+    store_path: &Path,
     sweep: &str,
     host_args: &HostArgs,
 ) -> Result<usize, CliError> {
-    let (cfg, _) = host_args.resolve(None)?;
-    if cfg.urls.is_empty() {
-        return Err(CliError::Usage(
-            "--collect needs hosts (--hosts, VOVCTL_HOSTS or ~/.config/vov/hosts.toml)".into(),
-        ));
+    let (mut cfg, source, _) = stored_hosts(host_args, store, Some(sweep))?;
+    // No hosts: the local vovd a local run used, when there was one.
+    let mut local = None;
+    if source == Source::None {
+        let state = super::sweep::local_state_dir(store_path);
+        if !state.is_dir() {
+            return Err(CliError::Usage(format!(
+                "--collect: no hosts (--hosts, VOVCTL_HOSTS, the sweep file's [hosts], \
+                 ~/.config/vov/hosts.toml) and no local vovd state at {}",
+                state.display()
+            )));
+        }
+        let daemon = LocalDaemon::start(&state, Path::new("data"), 1)
+            .map_err(|e| CliError::Connection(e.to_string()))?;
+        cfg = HostsConfig {
+            urls: vec![daemon.url.clone()],
+            ..HostsConfig::default()
+        };
+        local = Some(daemon);
     }
     let mut new = 0;
     let mut reached = 0;
@@ -129,6 +146,9 @@ async fn collect(
             token = page.next_page_token;
         }
     }
+    if let Some(daemon) = local {
+        daemon.stop();
+    }
     if reached == 0 {
         return Err(CliError::Connection(format!(
             "no host reachable: {}",
@@ -158,14 +178,56 @@ fn opt(v: Option<f64>, prec: usize) -> String {
     v.map_or_else(String::new, |x| format!("{x:.prec$}"))
 }
 
-/// `vovctl results`.
-pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
-    let mut store = args.store.open()?;
-    if args.collect {
-        let new = collect(&mut store, &args.sweep, &args.hosts).await?;
-        eprintln!("collected {new} new result(s)");
+/// One trial as `results` gives it: typed for JSON and CSV (snake_case keys,
+/// numbers as numbers, absent values as null or an empty field).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct ResultLine {
+    /// Trial id.
+    trial: String,
+    /// Configuration label.
+    config: String,
+    /// Repeat index.
+    repeat: u32,
+    /// State.
+    state: String,
+    /// Failure class (empty unless failed).
+    failure: String,
+    /// Host it ran on.
+    host: Option<String>,
+    /// Max validation accuracy, percent.
+    max_val_acc_pct: Option<f64>,
+    /// Epoch of the max validation accuracy.
+    max_val_acc_epoch: Option<u32>,
+    /// Train seconds per epoch.
+    train_s_per_epoch: Option<f64>,
+    /// Batch-1 inference p50, ms.
+    batch1_p50_ms: Option<f64>,
+    /// Batch-32 inference total, s.
+    batch32_total_s: Option<f64>,
+}
+
+impl ResultLine {
+    /// From a stored trial.
+    fn of(t: &TrialRow) -> Self {
+        let r = t.result.as_ref();
+        ResultLine {
+            trial: t.trial_id.clone(),
+            config: t.label.clone(),
+            repeat: t.repeat,
+            state: t.state.to_string(),
+            failure: t.failure.clone(),
+            host: t.host.clone(),
+            max_val_acc_pct: r.map(|r| r.max_val_acc * 100.0),
+            max_val_acc_epoch: r.map(|r| r.max_val_acc_epoch),
+            train_s_per_epoch: r.and_then(|r| r.train_s_per_epoch),
+            batch1_p50_ms: r.and_then(|r| r.batch1.as_ref().map(|b| b.p50_ms)),
+            batch32_total_s: r.and_then(|r| r.batch32.as_ref().map(|b| b.total_s)),
+        }
     }
-    let rows = rows(&store, &args.sweep)?;
+}
+
+/// The lines as a human table.
+fn results_table(lines: &[ResultLine]) -> String {
     let header = [
         "trial",
         "config",
@@ -178,65 +240,71 @@ pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
         "p50 ms",
         "batch32 s",
     ];
-    let cells: Vec<Vec<String>> = rows
+    let cells: Vec<Vec<String>> = lines
         .iter()
-        .map(|t| {
-            let r = t.result.as_ref();
+        .map(|l| {
             vec![
-                t.trial_id.clone(),
-                t.label.clone(),
-                t.repeat.to_string(),
-                if t.failure.is_empty() {
-                    t.state.to_string()
+                l.trial.clone(),
+                l.config.clone(),
+                l.repeat.to_string(),
+                if l.failure.is_empty() {
+                    l.state.clone()
                 } else {
-                    format!("{} ({})", t.state, t.failure)
+                    format!("{} ({})", l.state, l.failure)
                 },
-                t.host.clone().unwrap_or_default(),
-                opt(r.map(|r| r.max_val_acc * 100.0), 2),
-                r.map(|r| r.max_val_acc_epoch.to_string())
+                l.host.clone().unwrap_or_default(),
+                opt(l.max_val_acc_pct, 2),
+                l.max_val_acc_epoch
+                    .map(|e| e.to_string())
                     .unwrap_or_default(),
-                opt(r.and_then(|r| r.train_s_per_epoch), 2),
-                opt(r.and_then(|r| r.batch1.as_ref().map(|b| b.p50_ms)), 3),
-                opt(r.and_then(|r| r.batch32.as_ref().map(|b| b.total_s)), 3),
+                opt(l.train_s_per_epoch, 2),
+                opt(l.batch1_p50_ms, 3),
+                opt(l.batch32_total_s, 3),
             ]
         })
         .collect();
-    match args.format {
-        ResultsFormat::Table => print(&table::markdown_table(&header, &cells)),
-        ResultsFormat::Csv => {
-            let mut out = header.join(",") + "\n";
-            for c in &cells {
-                out += &(c
-                    .iter()
-                    .map(|f| {
-                        if f.contains(',') {
-                            format!("\"{f}\"")
-                        } else {
-                            f.clone()
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(",")
-                    + "\n");
-            }
-            print(&out);
-        }
-        ResultsFormat::Json => {
-            let items: Vec<serde_json::Value> = cells
-                .iter()
-                .map(|c| {
-                    serde_json::Value::Object(
-                        header
-                            .iter()
-                            .zip(c)
-                            .map(|(h, v)| (h.to_string(), serde_json::Value::String(v.clone())))
-                            .collect(),
-                    )
-                })
-                .collect();
-            print(&(serde_json::to_string_pretty(&items).unwrap_or_default() + "\n"));
-        }
+    table::markdown_table(&header, &cells)
+}
+
+/// The lines as CSV, with a header of the JSON keys.
+fn results_csv(lines: &[ResultLine]) -> String {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    for l in lines {
+        // Writing plain values to memory cannot fail.
+        let _ = out.serialize(l);
     }
+    if lines.is_empty() {
+        let _ = out.write_record([
+            "trial",
+            "config",
+            "repeat",
+            "state",
+            "failure",
+            "host",
+            "max_val_acc_pct",
+            "max_val_acc_epoch",
+            "train_s_per_epoch",
+            "batch1_p50_ms",
+            "batch32_total_s",
+        ]);
+    }
+    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// `vovctl results`.
+pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
+    let mut store = args.store.open()?;
+    if args.collect {
+        let new = collect(&mut store, &args.store.store, &args.sweep, &args.hosts).await?;
+        eprintln!("collected {new} new result(s)");
+    }
+    let rows = rows(&store, &args.sweep)?;
+    let lines: Vec<ResultLine> = rows.iter().map(ResultLine::of).collect();
+    print(&match args.format {
+        ResultsFormat::Table => results_table(&lines),
+        ResultsFormat::Csv => results_csv(&lines),
+        ResultsFormat::Json => serde_json::to_string_pretty(&lines).unwrap_or_default() + "\n",
+    });
     Ok(outcome(report::all_succeeded(&rows)))
 }
 
@@ -276,4 +344,91 @@ pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
         eprintln!("wrote report.md, report.csv, report.json, curves.svg and accuracy_vs_latency.svg to {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vov_proto::pb;
+
+    fn line(label: &str, result: bool) -> ResultLine {
+        let t = TrialRow {
+            trial_id: "t1".into(),
+            config_id: "c".into(),
+            repeat: 0,
+            label: label.into(),
+            model: "vovnet-27-slim".into(),
+            epochs: 2,
+            spec: pb::TrialSpec::default(),
+            state: if result {
+                TrialState::Succeeded
+            } else {
+                TrialState::Failed
+            },
+            failure: if result { String::new() } else { "oom".into() },
+            message: String::new(),
+            host: result.then(|| "http://a:1".to_string()),
+            attempt: 1,
+            last_seq: 3,
+            epoch: 2,
+            last_val_acc: 0.5,
+            result: result.then(|| pb::TrialResult {
+                max_val_acc: 0.625,
+                max_val_acc_epoch: 2,
+                train_s_per_epoch: Some(1.5),
+                batch32: Some(pb::BatchTiming {
+                    total_s: 0.25,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        };
+        ResultLine::of(&t)
+    }
+
+    #[test]
+    fn csv_quotes_commas_quotes_and_newlines() {
+        let label = "vovnet lr=\"1e-3\", wd=0\nnext";
+        let text = results_csv(&[line(label, true)]);
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(header[0], "trial");
+        assert!(header.contains(&"max_val_acc_pct".to_string()));
+        let rec = r.records().next().unwrap().unwrap();
+        assert_eq!(&rec[1], label, "the label survives a CSV round trip");
+        assert_eq!(rec.len(), header.len());
+        assert!(
+            text.contains("\"vovnet lr=\"\"1e-3\"\", wd=0\nnext\""),
+            "{text}"
+        );
+        assert!(results_csv(&[]).starts_with("trial,config,"));
+    }
+
+    #[test]
+    fn json_is_typed_with_snake_case_keys() {
+        let v = serde_json::to_value([line("a", true), line("b", false)]).unwrap();
+        let ok = &v[0];
+        assert_eq!(ok["trial"], "t1");
+        assert_eq!(ok["repeat"], 0);
+        assert_eq!(ok["state"], "succeeded");
+        assert_eq!(ok["max_val_acc_pct"].as_f64(), Some(62.5));
+        assert_eq!(ok["max_val_acc_epoch"].as_u64(), Some(2));
+        assert_eq!(ok["train_s_per_epoch"].as_f64(), Some(1.5));
+        assert_eq!(ok["batch32_total_s"].as_f64(), Some(0.25));
+        assert!(ok["batch1_p50_ms"].is_null());
+        assert_eq!(ok["host"], "http://a:1");
+        let failed = &v[1];
+        assert_eq!(
+            (failed["state"].as_str(), failed["failure"].as_str()),
+            (Some("failed"), Some("oom"))
+        );
+        assert!(failed["max_val_acc_pct"].is_null() && failed["host"].is_null());
+        for key in ok.as_object().unwrap().keys() {
+            assert!(
+                key.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{key} is not snake_case"
+            );
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::common::{print, HostArgs, StoreArgs};
+use super::common::{print, stored_hosts, HostArgs, StoreArgs};
 use super::{outcome, CliError};
 use crate::backend::grpc::{request, GrpcBackend};
 use crate::hosts::{self, Host, HostsConfig, Source};
@@ -15,7 +15,7 @@ use crate::local::LocalDaemon;
 use crate::progress::{JsonUi, PlainUi, TtyUi, Ui};
 use crate::report::{self, table};
 use crate::schedule::{self, Options, Summary};
-use crate::store::{ResultsStore, TrialRow, TrialState};
+use crate::store::{ResultsStore, SweepSettings, TrialRow, TrialState};
 use crate::sweep;
 
 /// How a run follows its trials.
@@ -92,7 +92,8 @@ struct Fleet {
     local: Option<LocalDaemon>,
 }
 
-fn local_state_dir(store: &std::path::Path) -> PathBuf {
+/// Where the local vovd keeps its state: beside the results store.
+pub(super) fn local_state_dir(store: &std::path::Path) -> PathBuf {
     let mut name = store
         .file_name()
         .map(|n| n.to_os_string())
@@ -208,14 +209,17 @@ fn lease(args: &FollowArgs) -> Duration {
 /// `vovctl sweep FILE`.
 pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     let sw = sweep::load(&args.file, &args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
+    let (cfg, source) = args.hosts.resolve(sw.def.hosts.as_ref())?;
+    if args.dry_run {
+        // A dry run writes nothing: no store is created, registered or migrated.
+        let store = args.store.open_read_only()?;
+        return dry_run(store.as_ref(), &sw, &cfg, source, args.rerun).await;
+    }
     let mut store = args.store.open()?;
     store
         .register(&sw.def.name, &args.file.display().to_string(), &sw.trials)
+        .and_then(|()| store.remember(&sw.def.name, &SweepSettings::of(&sw.def)))
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let (cfg, source) = args.hosts.resolve(sw.def.hosts.as_ref())?;
-    if args.dry_run {
-        return dry_run(&store, &sw, &cfg, source, args.rerun).await;
-    }
     if args.rerun {
         store
             .reset(&sw.def.name)
@@ -246,13 +250,16 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
             args.store.store.display()
         )));
     }
-    let (cfg, source) = args.hosts.resolve(None)?;
+    let (cfg, source, settings) = stored_hosts(&args.hosts, &store, Some(&args.sweep))?;
     let fleet = fleet(&cfg, source, &args.store.store, &args.follow)?;
+    // A sweep registered before settings were remembered runs with the file defaults.
+    let (max_attempts, retry_failed) =
+        settings.map_or((3, false), |s| (s.max_attempts, s.retry_failed));
     let opts = Options {
         sweep: args.sweep.clone(),
         lease: lease(&args.follow),
-        max_attempts: 3,
-        retry_failed: false,
+        max_attempts,
+        retry_failed,
         detach: false,
         rerun: false,
     };
@@ -260,25 +267,28 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
 }
 
 async fn dry_run(
-    store: &ResultsStore,
+    store: Option<&ResultsStore>,
     sw: &sweep::Sweep,
     cfg: &HostsConfig,
     source: Source,
     rerun: bool,
 ) -> Result<ExitCode, CliError> {
-    let rows = store
-        .trials(&sw.def.name)
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-    let todo: Vec<&TrialRow> = rows
+    let finished = |id: &str| {
+        store
+            .and_then(|s| s.trial(id).ok().flatten())
+            .is_some_and(|r| r.state == TrialState::Succeeded)
+    };
+    let todo: Vec<&sweep::Trial> = sw
+        .trials
         .iter()
-        .filter(|r| rerun || r.state != TrialState::Succeeded)
+        .filter(|t| rerun || !finished(&t.id))
         .collect();
     let (placement, slots, fingerprints) = plan_hosts(store, cfg, source).await;
     let mut table_rows = Vec::new();
     let mut eta_s = 0.0;
     let mut eta_known = true;
-    for (i, r) in rows.iter().enumerate() {
-        let run = rerun || r.state != TrialState::Succeeded;
+    for (i, t) in sw.trials.iter().enumerate() {
+        let run = rerun || !finished(&t.id);
         let host = if run {
             placement
                 .get(i % placement.len().max(1))
@@ -287,19 +297,19 @@ async fn dry_run(
         } else {
             String::new()
         };
-        let per_epoch = fingerprints
-            .iter()
-            .find_map(|fp| store.seconds_per_epoch(&r.model, fp).ok().flatten());
+        let per_epoch = fingerprints.iter().find_map(|fp| {
+            store.and_then(|s| s.seconds_per_epoch(&t.spec.model, fp).ok().flatten())
+        });
         match (run, per_epoch) {
-            (true, Some(s)) => eta_s += s * f64::from(r.epochs),
+            (true, Some(s)) => eta_s += s * f64::from(t.spec.epochs),
             (true, None) => eta_known = false,
             _ => {}
         }
         table_rows.push(vec![
-            r.trial_id.clone(),
-            r.label.clone(),
-            r.repeat.to_string(),
-            r.epochs.to_string(),
+            t.id.clone(),
+            t.label.clone(),
+            t.repeat.to_string(),
+            t.spec.epochs.to_string(),
             if run {
                 "to run".into()
             } else {
@@ -333,22 +343,22 @@ async fn dry_run(
     };
     print(&format!(
         "\n{} trials, {} finished, {} to run; {eta}\n",
-        rows.len(),
-        rows.len() - todo.len(),
+        sw.trials.len(),
+        sw.trials.len() - todo.len(),
         todo.len()
     ));
     Ok(ExitCode::SUCCESS)
 }
 
 /// Placement names, total slots and fingerprints of the hosts, without starting
-/// anything: a local run is described, remote hosts are asked.
+/// or writing anything: a local run is described, remote hosts are asked.
 async fn plan_hosts(
-    store: &ResultsStore,
+    store: Option<&ResultsStore>,
     cfg: &HostsConfig,
     source: Source,
 ) -> (Vec<String>, usize, Vec<String>) {
     if source == Source::None {
-        let fp = store.host_fingerprint("local").ok().flatten();
+        let fp = store.and_then(|s| s.host_fingerprint("local").ok().flatten());
         return (vec!["local vovd".into()], 1, fp.into_iter().collect());
     }
     let Ok(hosts) = hosts::connect(cfg) else {
@@ -368,7 +378,6 @@ async fn plan_hosts(
                     placement.push(format!("{} slot {s}", h.url));
                 }
                 if let Some(fp) = info.fingerprint {
-                    let _ = store.note_host(&h.url, &fp.id);
                     fingerprints.push(fp.id);
                 }
             }

@@ -39,28 +39,17 @@ fn cells(r: &Row) -> Vec<String> {
     ]
 }
 
-/// Rows under a header as an aligned Markdown table.
+/// Rows under a header as an aligned Markdown table: every human table vovctl
+/// prints goes through here (comfy-table, Markdown borders).
 pub fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect();
-        format!("| {} |\n", padded.join(" | "))
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
-    out += &line(widths.iter().map(|w| "-".repeat(*w)).collect());
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::ASCII_MARKDOWN)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
     for r in rows {
-        out += &line(r.clone());
+        t.add_row(r.iter().map(String::as_str));
     }
-    out
+    t.to_string() + "\n"
 }
 
 /// The report in Markdown: one table per fingerprint, then unfinished trials.
@@ -97,14 +86,6 @@ pub fn markdown(report: &Report) -> String {
     out
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// The report as CSV: one line per configuration and fingerprint, raw numbers.
 pub fn csv(report: &Report) -> String {
     let stat_cols = [
@@ -129,17 +110,19 @@ pub fn csv(report: &Report) -> String {
         header.push(format!("{c}_std"));
     }
     header.push("params_m".into());
-    let mut out = header.join(",") + "\n";
+    let mut out = csv::Writer::from_writer(Vec::new());
     let num = |s: Option<Stat>| match s {
         Some(s) => [s.mean.to_string(), s.std.to_string()],
         None => [String::new(), String::new()],
     };
+    // Writing to memory cannot fail.
+    let _ = out.write_record(&header);
     for sec in &report.sections {
         for r in &sec.rows {
             let mut f = vec![
                 sec.fingerprint.clone(),
-                csv_field(&sec.device),
-                csv_field(&r.label),
+                sec.device.clone(),
+                r.label.clone(),
                 r.model.clone(),
                 r.config_id.clone(),
                 r.repeats.to_string(),
@@ -156,10 +139,10 @@ pub fn csv(report: &Report) -> String {
                 f.extend(num(s));
             }
             f.push(r.params_m.map(|p| p.to_string()).unwrap_or_default());
-            out += &(f.join(",") + "\n");
+            let _ = out.write_record(&f);
         }
     }
-    out
+    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 /// The report as pretty JSON.

@@ -30,10 +30,10 @@ use vov_proto::pb;
 
 use crate::backend::{Backend, BackendError, BackendInfo};
 use crate::progress::{Ui, UiEvent};
-use vov_proto::convert::failure;
-use vov_spec::FailureClass;
 use crate::store::{ResultsStore, StoreError, TrialRow, TrialState};
 use tasks::Msg;
+use vov_proto::convert::failure;
+use vov_spec::FailureClass;
 
 /// How to run a sweep.
 #[derive(Debug, Clone)]
@@ -478,7 +478,11 @@ impl Scheduler<'_> {
                 status: format!("lost ({} trials to re-place)", lost.len()),
             });
             for id in lost {
-                self.unplace(&id, FailureClass::HostLost, &format!("host {url} stopped answering"))?;
+                self.unplace(
+                    &id,
+                    FailureClass::HostLost,
+                    &format!("host {url} stopped answering"),
+                )?;
             }
         }
         Ok(())

@@ -247,7 +247,12 @@ impl Scheduler<'_> {
     fn refused(&mut self, h: usize, id: &str, error: BackendError) -> Result<(), ScheduleError> {
         match error {
             BackendError::Invalid(why) => {
-                return self.set_state(id, TrialState::Failed, Some(FailureClass::InvalidSpec), &why)
+                return self.set_state(
+                    id,
+                    TrialState::Failed,
+                    Some(FailureClass::InvalidSpec),
+                    &why,
+                )
             }
             BackendError::Unrunnable(why) => {
                 if let Some(t) = self.trials.get_mut(id) {

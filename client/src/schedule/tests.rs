@@ -99,7 +99,7 @@ impl MockState {
             pb::job_event::Kind::Result(r) => j.job.result = Some(r.clone()),
             _ => {}
         }
-        let ended = TrialState::from_pb(j.job.state).is_final();
+        let ended = crate::store::state::from_pb(j.job.state).is_final();
         j.events.push(event.clone());
         if !self.hung {
             for (t, w) in &self.watchers {
@@ -228,7 +228,7 @@ impl Backend for Mock {
                     let ended = s
                         .jobs
                         .get(trial_id)
-                        .map(|j| TrialState::from_pb(j.job.state).is_final());
+                        .map(|j| crate::store::state::from_pb(j.job.state).is_final());
                     if ended == Some(false) || (ended == Some(true) && !retry) {
                         let job = s.jobs[trial_id].job.clone();
                         Some(Ok(Submitted {
@@ -285,7 +285,7 @@ impl Backend for Mock {
         for e in j.events.iter().filter(|e| e.seq >= from_seq) {
             let _ = tx.send(Ok(e.clone()));
         }
-        if !TrialState::from_pb(j.job.state).is_final() {
+        if !crate::store::state::from_pb(j.job.state).is_final() {
             s.watchers.push((trial_id.to_string(), tx));
         }
         Ok(Box::pin(UnboundedReceiverStream::new(rx)))
@@ -321,7 +321,7 @@ impl Backend for Mock {
         s.cancels.push(trial_id.to_string());
         let job = s.jobs.get(trial_id).map(|j| j.job.clone());
         let job = job.ok_or_else(|| BackendError::NotFound(trial_id.to_string()))?;
-        if !TrialState::from_pb(job.state).is_final() {
+        if !crate::store::state::from_pb(job.state).is_final() {
             use pb::{FailureClass as F, JobState as S};
             s.emit(trial_id, state_kind(S::Cancelled, F::None));
         }

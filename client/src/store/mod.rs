@@ -7,17 +7,89 @@
 mod schema;
 pub mod state;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use prost::Message;
-use rusqlite::{params, Connection, OptionalExtension, Row};
-use sha2::Digest;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 use thiserror::Error;
 use vov_proto::pb;
 
 pub use state::TrialState;
 
-use crate::sweep::Trial;
+/// The results store schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = schema::CURRENT;
+
+use crate::sweep::{HostsDef, Trial};
+
+/// How a sweep's file says to run it, remembered with the sweep so that the
+/// verbs that take only its name (attach, results --collect, cancel, hosts) run
+/// it the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSettings {
+    /// The file's `[hosts]`, when it has one (paths made absolute).
+    pub hosts: Option<HostsDef>,
+    /// Most placements of one trial.
+    pub max_attempts: u32,
+    /// Whether crashed or out-of-memory trials are retried.
+    pub retry_failed: bool,
+}
+
+impl SweepSettings {
+    /// From a checked sweep file; relative credential paths are made absolute
+    /// (they were relative to the directory the sweep ran in).
+    pub fn of(def: &crate::sweep::SweepDef) -> Self {
+        let abs = |p: &Option<PathBuf>| {
+            p.as_ref().map(|p| {
+                if p.starts_with("~") {
+                    p.clone()
+                } else {
+                    std::path::absolute(p).unwrap_or_else(|_| p.clone())
+                }
+            })
+        };
+        SweepSettings {
+            hosts: def.hosts.as_ref().map(|h| HostsDef {
+                addresses: h.addresses.clone(),
+                token_file: abs(&h.token_file),
+                tls_ca: abs(&h.tls_ca),
+                tls_cert: abs(&h.tls_cert),
+                tls_key: abs(&h.tls_key),
+            }),
+            max_attempts: def.max_attempts,
+            retry_failed: def.retry_failed,
+        }
+    }
+}
+
+fn hosts_json(h: &HostsDef) -> String {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+    serde_json::json!({
+        "addresses": h.addresses,
+        "token_file": path(&h.token_file),
+        "tls_ca": path(&h.tls_ca),
+        "tls_cert": path(&h.tls_cert),
+        "tls_key": path(&h.tls_key),
+    })
+    .to_string()
+}
+
+fn hosts_from_json(sweep: &str, text: &str) -> Result<HostsDef, StoreError> {
+    let bad = || StoreError::Corrupt(format!("(the hosts of sweep {sweep})"));
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| bad())?;
+    let path = |k: &str| v[k].as_str().map(PathBuf::from);
+    Ok(HostsDef {
+        addresses: v["addresses"]
+            .as_array()
+            .ok_or_else(bad)?
+            .iter()
+            .map(|a| a.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<_, _>>()?,
+        token_file: path("token_file"),
+        tls_ca: path("tls_ca"),
+        tls_cert: path("tls_cert"),
+        tls_key: path("tls_key"),
+    })
+}
 
 /// A results store failure.
 #[derive(Debug, Error)]
@@ -28,6 +100,21 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("results store: corrupt value for trial {0}")]
     Corrupt(String),
+    /// The file was written by a newer vovctl, with a schema this build does not
+    /// know; it is left untouched.
+    #[error(
+        "{}: results store schema version {found} is newer than this vovctl knows \
+         (version {supported}); use a newer vovctl",
+        path.display()
+    )]
+    TooNew {
+        /// The store file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
 }
 
 /// A trial as stored.
@@ -117,6 +204,19 @@ fn decode(raw: RawRow) -> Result<TrialRow, StoreError> {
     Ok(t)
 }
 
+/// The file's schema version, refused when newer than this build knows.
+fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > schema::CURRENT {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: schema::CURRENT,
+        });
+    }
+    Ok(found)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -124,17 +224,68 @@ fn now_ms() -> i64 {
 }
 
 impl ResultsStore {
-    /// Opens (creating) the store at `path`.
+    /// Opens (creating) the store at `path`, migrating an older schema forward in
+    /// one transaction; a file from a newer vovctl is refused with
+    /// [`StoreError::TooNew`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        check_version(&conn, path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(schema::SCHEMA)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version = check_version(&tx, path)?;
+        let laid_out: bool = tx.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'trials'",
+            [],
+            |r| r.get(0),
+        )?;
+        if version < schema::CURRENT || !laid_out {
+            if !laid_out {
+                tx.execute_batch(schema::V0)?;
+            }
+            for step in &schema::MIGRATIONS[version as usize..] {
+                tx.execute_batch(step)?;
+            }
+            tx.pragma_update(None, "user_version", schema::CURRENT)?;
+        }
+        tx.commit()?;
         Ok(ResultsStore { conn })
     }
 
-    /// Records a sweep and its trials; trials already known keep their state.
+    /// Opens an existing store for reading only: nothing is created, migrated or
+    /// written (a dry run), and the file is left byte for byte as it was. Only
+    /// reads of version-0 columns work on an older file: [`ResultsStore::trial`],
+    /// [`ResultsStore::host_fingerprint`], [`ResultsStore::seconds_per_epoch`].
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        // Read-write without create, so that the last close tidies the WAL side
+        // files away, but with every write refused.
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .or_else(|_| {
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", true)?;
+        check_version(&conn, path)?;
+        Ok(ResultsStore { conn })
+    }
+
+    /// The file's schema version.
+    pub fn version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    /// Records a sweep and its trials, which become the sweep's trials: trials of
+    /// an earlier expansion that `trials` lacks leave the sweep (they stay in the
+    /// store as history). Trials already known keep their state.
     pub fn register(
         &mut self,
         sweep: &str,
@@ -145,6 +296,10 @@ impl ResultsStore {
         tx.execute(
             "INSERT INTO sweeps (name, file, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET file = ?2",
             params![sweep, file, now_ms()],
+        )?;
+        tx.execute(
+            "UPDATE sweep_trials SET current = 0 WHERE sweep = ?1",
+            [sweep],
         )?;
         for (i, t) in trials.iter().enumerate() {
             tx.execute(
@@ -163,12 +318,62 @@ impl ResultsStore {
                 ],
             )?;
             tx.execute(
-                "INSERT INTO sweep_trials (sweep, trial_id, ord) VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET ord = ?3",
+                "INSERT INTO sweep_trials (sweep, trial_id, ord, current) VALUES (?1, ?2, ?3, 1) \
+                 ON CONFLICT DO UPDATE SET ord = ?3, current = 1",
                 params![sweep, t.id, i as i64],
             )?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Remembers how a sweep's file says to run it (see [`SweepSettings`]).
+    pub fn remember(&self, sweep: &str, settings: &SweepSettings) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sweeps SET hosts = ?2, max_attempts = ?3, retry_failed = ?4 WHERE name = ?1",
+            params![
+                sweep,
+                settings.hosts.as_ref().map(hosts_json),
+                settings.max_attempts,
+                settings.retry_failed
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// What was remembered of a sweep's file; `None` for a sweep not in the store,
+    /// or one registered before the store remembered settings, or known only from
+    /// its hosts.
+    pub fn settings(&self, sweep: &str) -> Result<Option<SweepSettings>, StoreError> {
+        let row: Option<(Option<String>, Option<u32>, Option<bool>)> = self
+            .conn
+            .query_row(
+                "SELECT hosts, max_attempts, retry_failed FROM sweeps WHERE name = ?1",
+                [sweep],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((hosts, Some(max_attempts), retry_failed)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(SweepSettings {
+            hosts: hosts.map(|h| hosts_from_json(sweep, &h)).transpose()?,
+            max_attempts,
+            retry_failed: retry_failed.unwrap_or(false),
+        }))
+    }
+
+    /// The sweep a trial belongs to now (its latest), else the newest that had it.
+    pub fn sweep_of(&self, trial_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT s.sweep FROM sweep_trials s JOIN sweeps w ON w.name = s.sweep WHERE s.trial_id = ?1 \
+                 ORDER BY s.current DESC, w.created_ms DESC LIMIT 1",
+                [trial_id],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Sweep names, newest first.
@@ -191,10 +396,19 @@ impl ResultsStore {
             .is_some())
     }
 
-    /// The trials of a sweep, in sweep order.
+    /// The trials of a sweep (its latest expansion), in sweep order.
     pub fn trials(&self, sweep: &str) -> Result<Vec<TrialRow>, StoreError> {
+        self.sweep_rows(sweep, "s.current = 1")
+    }
+
+    /// Trials that belonged to earlier expansions of a sweep and no longer do.
+    pub fn former_trials(&self, sweep: &str) -> Result<Vec<TrialRow>, StoreError> {
+        self.sweep_rows(sweep, "s.current = 0")
+    }
+
+    fn sweep_rows(&self, sweep: &str, filter: &str) -> Result<Vec<TrialRow>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT {} FROM trials t JOIN sweep_trials s ON s.trial_id = t.trial_id WHERE s.sweep = ?1 ORDER BY s.ord",
+            "SELECT {} FROM trials t JOIN sweep_trials s ON s.trial_id = t.trial_id WHERE s.sweep = ?1 AND {filter} ORDER BY s.ord",
             COLUMNS.split(", ").map(|c| format!("t.{}", c.trim())).collect::<Vec<_>>().join(", ")
         ))?;
         let rows = stmt.query_map([sweep], row)?;
@@ -292,30 +506,37 @@ impl ResultsStore {
     pub fn reset(&self, sweep: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE trials SET state = 'pending', result = NULL, host = NULL, attempt = 0, last_seq = 0, epoch = 0, \
-             last_val_acc = 0, failure = '', message = '' WHERE trial_id IN (SELECT trial_id FROM sweep_trials WHERE sweep = ?1)",
+             last_val_acc = 0, failure = '', message = '' \
+             WHERE trial_id IN (SELECT trial_id FROM sweep_trials WHERE sweep = ?1 AND current = 1)",
             [sweep],
         )?;
         Ok(())
     }
 
     /// Records a job found on a host that the store did not know (results
-    /// collected by another client); returns whether it was new.
+    /// collected by another client); returns whether it was new. It joins the
+    /// sweep only when no sweep file was registered under that name (a sweep known
+    /// only from its hosts); otherwise the file's latest expansion decides the
+    /// sweep's trials and the job is kept as history.
     pub fn adopt_remote(&mut self, sweep: &str, job: &pb::Job) -> Result<bool, StoreError> {
+        const JOIN: &str =
+            "INSERT OR IGNORE INTO sweep_trials (sweep, trial_id, ord, current) VALUES (?1, ?2, \
+             (SELECT COUNT(*) FROM sweep_trials WHERE sweep = ?1), \
+             COALESCE((SELECT file = '' FROM sweeps WHERE name = ?1), 1))";
         if self.trial(&job.trial_id)?.is_some() {
-            self.conn.execute(
-                "INSERT OR IGNORE INTO sweep_trials (sweep, trial_id, ord) VALUES (?1, ?2, (SELECT COUNT(*) FROM sweep_trials WHERE sweep = ?1))",
-                params![sweep, job.trial_id],
-            )?;
+            self.conn.execute(JOIN, params![sweep, job.trial_id])?;
             return Ok(false);
         }
         let spec = job.spec.clone().unwrap_or_default();
-        let mut unseeded = spec.clone();
-        unseeded.seed = 0;
-        let config_id: String = sha2::Sha256::digest(unseeded.encode_to_vec())
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        // The same config id as a locally expanded trial's, so repeats group; a
+        // spec this version cannot read is kept as a group of its own.
+        let (config_id, canonical) = match vov_spec::TrialSpec::try_from(&spec) {
+            Ok(typed) => (
+                vov_spec::identity::config_id(&typed),
+                vov_spec::identity::canonical(&typed),
+            ),
+            Err(_) => (job.trial_id.clone(), String::new()),
+        };
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO sweeps (name, file, created_ms) VALUES (?1, '', ?2) ON CONFLICT(name) DO NOTHING",
@@ -323,13 +544,10 @@ impl ResultsStore {
         )?;
         tx.execute(
             "INSERT INTO trials (trial_id, config_id, repeat, label, model, epochs, config, spec, state, updated_ms) \
-             VALUES (?1, ?2, 0, ?3, ?4, ?5, '', ?6, 'pending', ?7)",
-            params![job.trial_id, config_id, job.model, spec.model, spec.epochs, spec.encode_to_vec(), now_ms()],
+             VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)",
+            params![job.trial_id, config_id, job.model, spec.model, spec.epochs, canonical, spec.encode_to_vec(), now_ms()],
         )?;
-        tx.execute(
-            "INSERT OR IGNORE INTO sweep_trials (sweep, trial_id, ord) VALUES (?1, ?2, (SELECT COUNT(*) FROM sweep_trials WHERE sweep = ?1))",
-            params![sweep, job.trial_id],
-        )?;
+        tx.execute(JOIN, params![sweep, job.trial_id])?;
         tx.commit()?;
         Ok(true)
     }

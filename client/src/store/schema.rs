@@ -1,7 +1,30 @@
-//! The results store's tables.
+//! The results store's tables and their versions.
+//!
+//! The file's `PRAGMA user_version` is its schema version. Version 0 is the first
+//! released layout, [`V0`]; each entry of [`MIGRATIONS`] takes a file one version
+//! forward, and a new file is laid out as version 0 and migrated to
+//! [`CURRENT`] in the same transaction, so a fresh file and a migrated one are
+//! always alike.
 
-/// Created on open when missing.
-pub(super) const SCHEMA: &str = "
+/// The schema version this build writes.
+pub(super) const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// Migrations: entry `n` takes version `n` to version `n + 1`.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: a sweep's trials are those of its latest expansion. Trials an edited
+    // sweep file no longer produces stay as history (`current = 0`): never run,
+    // reported or counted. Rows of a version-0 file all stay members.
+    "ALTER TABLE sweep_trials ADD COLUMN current INTEGER NOT NULL DEFAULT 1;",
+    // 1 -> 2: a sweep remembers how its file says to run it: `[hosts]` (JSON, NULL
+    // when the file names none), max_attempts and retry_failed (NULL for sweeps
+    // registered before, or known only from their hosts).
+    "ALTER TABLE sweeps ADD COLUMN hosts TEXT;
+     ALTER TABLE sweeps ADD COLUMN max_attempts INTEGER;
+     ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;",
+];
+
+/// Version 0: the tables as first released (files without a version are these).
+pub(super) const V0: &str = "
 CREATE TABLE IF NOT EXISTS sweeps (
     name TEXT PRIMARY KEY,
     file TEXT NOT NULL,

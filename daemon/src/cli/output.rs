@@ -22,28 +22,17 @@ pub(super) fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
     write_out(&(text + "\n"))
 }
 
-/// Formats rows under a header as a Markdown table with aligned columns.
+/// Formats rows under a header as a Markdown table with aligned columns: every
+/// table vovd prints goes through here (comfy-table, Markdown borders).
 pub(super) fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::ASCII_MARKDOWN)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.iter().copied());
+    for r in rows {
+        t.add_row(r.iter().map(String::as_str));
     }
-    let line = |cells: Vec<String>| -> String {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        format!("| {} |\n", padded.join(" | "))
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
-    out += &line(widths.iter().map(|w| "-".repeat(*w)).collect());
-    for row in rows {
-        out += &line(row.clone());
-    }
-    out
+    t.to_string() + "\n"
 }
 
 /// Prints a Markdown table.
@@ -58,6 +47,6 @@ mod tests {
     #[test]
     fn table_is_aligned_markdown() {
         let t = format_table(&["a", "bb"], &[vec!["xyz".into(), "1".into()]]);
-        assert_eq!(t, "| a   | bb |\n| --- | -- |\n| xyz | 1  |\n");
+        assert_eq!(t, "| a   | bb |\n|-----|----|\n| xyz | 1  |\n");
     }
 }

@@ -71,17 +71,25 @@ impl Fingerprint {
         fp
     }
 
-    /// The hash behind [`Fingerprint::id`].
+    /// The hash behind [`Fingerprint::id`]: what changes a timing. That is the CPU
+    /// model, the threads used, the kind and model of the device but not its index
+    /// (identical GPUs at `cuda:0` and `cuda:1` measure alike), the build features,
+    /// the platform, the GPU driver and CUDA version, and the vovd version (timings
+    /// of different builds are never averaged together).
     pub fn compute_id(&self) -> String {
+        let kind = self
+            .device
+            .split_once(':')
+            .map_or(self.device.as_str(), |(kind, _)| kind);
         let mut key = format!(
             "{}|{}|{}|{}|{}|{}|{}",
             self.cpu_model,
-            self.cpu_cores,
             self.threads,
-            self.device,
+            kind,
             self.device_name,
             self.build_features.join(","),
-            self.platform
+            self.platform,
+            self.vovd_version
         );
         if !self.gpu_driver.is_empty() || !self.cuda_version.is_empty() {
             key += &format!("|{}|{}", self.gpu_driver, self.cuda_version);
@@ -160,5 +168,47 @@ processor\t: 2\nmodel name\t: Test CPU @ 3GHz\nphysical id\t: 0\ncore id\t: 1\n"
         assert_eq!(a.id, a.compute_id());
         assert_ne!(a.id, b.id);
         assert_eq!(a.id.len(), 12);
+    }
+
+    fn gpu(device: &str) -> Fingerprint {
+        let mut fp = Fingerprint {
+            id: String::new(),
+            cpu_model: "Test CPU".into(),
+            cpu_cores: 16,
+            cpu_threads: 32,
+            threads: 4,
+            device: device.into(),
+            device_name: "NVIDIA H100 80GB HBM3".into(),
+            build_features: vec!["avx2".into(), "cuda".into()],
+            platform: "linux-x86_64".into(),
+            vovd_version: "0.1.0".into(),
+            gpu_driver: "550.54".into(),
+            cuda_version: "12.4".into(),
+        };
+        fp.id = fp.compute_id();
+        fp
+    }
+
+    #[test]
+    fn id_ignores_the_device_index_but_not_threads_or_version() {
+        let (a, b) = (gpu("cuda:0"), gpu("cuda:1"));
+        assert_eq!(
+            a.id, b.id,
+            "the same GPU model in another slot measures alike"
+        );
+        let mut other = gpu("cuda:0");
+        other.device_name = "NVIDIA A100-SXM4-40GB".into();
+        assert_ne!(a.id, other.compute_id());
+        let mut threads = gpu("cuda:0");
+        threads.threads = 8;
+        assert_ne!(a.id, threads.compute_id());
+        let mut version = gpu("cuda:0");
+        version.vovd_version = "0.2.0".into();
+        assert_ne!(a.id, version.compute_id());
+        let cpu = Fingerprint {
+            device: "cpu".into(),
+            ..gpu("cuda:0")
+        };
+        assert_ne!(a.id, cpu.compute_id());
     }
 }
