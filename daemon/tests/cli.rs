@@ -175,8 +175,8 @@ fn train_table_shows_the_published_columns() {
         "{out}"
     );
     assert!(
-        stderr(&o).contains("note: bn_momentum 0.000 for this 2-step run"),
-        "a short run lowers the default momentum: {}",
+        stderr(&o).contains("warning: bn_momentum 0.99 over 2 training steps"),
+        "a run too short for the default momentum is warned about: {}",
         stderr(&o)
     );
 }
@@ -218,7 +218,7 @@ fn bad_flags_and_values_exit_2_naming_them() {
         (&["--threads", "0"], "--threads"),
         (
             &["--growth-rate", "8"],
-            "growth_rate' does not apply to vovnet",
+            "--growth-rate: growth_rate: does not apply to vovnet",
         ),
         (&["--stage-widths", "8,8,8,8,8"], "stage_outputs"),
         (

@@ -60,7 +60,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 },
             ),
             InvalidArgument,
-            "epochs = 0",
+            "epochs: 0 is out of range",
         ),
         (
             submit(
@@ -72,7 +72,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 },
             ),
             InvalidArgument,
-            "epochs = 1000000000",
+            "epochs: 1000000000 is out of range",
         ),
         (
             submit(
@@ -84,7 +84,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 },
             ),
             InvalidArgument,
-            "batch_size = 0",
+            "batch_size: 0 is out of range",
         ),
         (
             submit(
@@ -96,7 +96,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 },
             ),
             InvalidArgument,
-            "lr = -0.5",
+            "lr: -0.5 is out of range",
         ),
         (
             submit(

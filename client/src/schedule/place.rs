@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::tasks::{self, Msg};
 use vov_spec::FailureClass;
 
+use super::tasks::{self, Msg};
 use super::{ScheduleError, Scheduler, Tracked};
 use crate::backend::{BackendError, Submitted};
 use crate::progress::UiEvent;

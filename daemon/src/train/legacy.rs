@@ -4,12 +4,14 @@
 //! Both load; only the current form is written.
 
 use serde::Deserialize;
-use vov_spec::{Augmentation, DatasetName, Measure, ModelKnobs, Optimizer, TrialSpec, WdMode};
+use vov_spec::{Augmentation, DatasetName, Measure, Optimizer, TrialSpec, WdMode};
 
 use super::spec::TrainSpec;
 use crate::model::ModelSpec;
 
 /// A spec as stored by any version.
+// A value that only lives while one record is read: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Deserialize)]
 #[serde(untagged)]
 pub(crate) enum StoredSpec {
@@ -56,29 +58,32 @@ impl From<StoredSpec> for TrainSpec {
     fn from(s: StoredSpec) -> Self {
         match s {
             StoredSpec::Current { trial, model } => TrainSpec { trial, model },
-            StoredSpec::V0(v) => TrainSpec {
-                trial: TrialSpec {
-                    model: preset_of(&v.model),
-                    knobs: ModelKnobs::default(),
-                    dataset: v.dataset,
-                    epochs: v.epochs,
-                    batch_size: v.batch_size,
-                    optimizer: v.optimizer,
-                    lr: v.lr,
-                    momentum: v.momentum,
-                    nesterov: v.nesterov,
-                    weight_decay: v.weight_decay,
-                    wd_mode: Some(v.wd_mode),
-                    augmentation: v.augmentation,
-                    seed: v.seed,
-                    bn_momentum: v.bn_momentum,
-                    train_limit: v.train_limit,
-                    val_limit: v.val_limit,
-                    measure: v.measure,
-                    device: TrialSpec::default().device,
-                },
-                model: v.model,
-            },
+            StoredSpec::V0(v) => {
+                TrainSpec {
+                    trial: TrialSpec {
+                        model: preset_of(&v.model),
+                        dataset: v.dataset,
+                        epochs: v.epochs,
+                        batch_size: v.batch_size,
+                        optimizer: v.optimizer,
+                        lr: v.lr,
+                        momentum: v.momentum,
+                        nesterov: v.nesterov,
+                        weight_decay: v.weight_decay,
+                        wd_mode: Some(v.wd_mode),
+                        augmentation: v.augmentation,
+                        seed: v.seed,
+                        bn_momentum: v.bn_momentum,
+                        train_limit: v.train_limit,
+                        val_limit: v.val_limit,
+                        measure: v.measure,
+                        // Keys version 0 did not have (and knobs, which the
+                        // resolved model holds) take their defaults.
+                        ..TrialSpec::default()
+                    },
+                    model: v.model,
+                }
+            }
         }
     }
 }
