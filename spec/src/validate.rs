@@ -31,18 +31,18 @@ impl TrialSpec {
     /// Checks every key's range, the knobs against the model's family and the
     /// keys against each other.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let family = self.model.family();
         for k in KEYS {
             let Some(v) = (k.get)(self) else { continue };
             if let Some(reason) = k.kind.check(&v) {
                 return Err(SpecError::new(k.name, reason));
             }
-            if k.family.is_some_and(|f| f != family) {
-                return Err(SpecError::new(
-                    k.name,
-                    format!("does not apply to {family} models (model = {})", self.model),
-                ));
-            }
+        }
+        let family = self.model.family();
+        if let Some(knob) = self.knobs.foreign(family) {
+            return Err(SpecError::new(
+                knob,
+                format!("does not apply to {family} models (model = {})", self.model),
+            ));
         }
         if self.optimizer == Optimizer::Adamw
             && self.wd_mode() == WdMode::L2

@@ -4,9 +4,7 @@
 pub use vov_spec::{FailureClass, TrialState};
 
 /// A daemon's job state as the client tracks it.
-pub fn from_pb(state: i32) -> TrialState {
-    vov_proto::convert::trial_state(state)
-}
+pub use vov_proto::convert::trial_state as from_pb;
 
 /// The daemon's failure class name, as stored and shown (empty when none).
 pub fn failure_name(class: i32) -> &'static str {

@@ -544,8 +544,8 @@ impl Actor {
         attempt: u32,
     ) -> Result<(), JobError> {
         let change = pb::StateChange {
-            state: convert::state(state) as i32,
-            failure: convert::failure(failure) as i32,
+            state: pb::JobState::from(state) as i32,
+            failure: vov_proto::convert::failure_to_pb(failure) as i32,
             message,
             attempt,
         };

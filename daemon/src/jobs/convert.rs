@@ -1,8 +1,8 @@
-//! Engine types to their `vov.v1` messages (the direction the daemon sends).
+//! Engine types to their `vov.v1` messages (the direction the daemon sends); states
+//! and failure classes go through `vov_proto::convert`.
 
 use vov_proto::pb;
 
-use super::state::{FailureClass, JobState};
 use super::Progress;
 use crate::runtime::fingerprint::Fingerprint;
 use crate::train::metrics::EpochMetrics;
@@ -131,19 +131,4 @@ pub fn progress(p: &Progress) -> pb::Progress {
         last_loss: p.last_loss,
         phase: p.phase.clone(),
     }
-}
-
-/// A job state as sent.
-pub fn state(s: JobState) -> pb::JobState {
-    s.into()
-}
-
-/// A job state as received (a listing filter); `None` for unspecified.
-pub fn state_from(s: pb::JobState) -> Option<JobState> {
-    vov_proto::convert::job_state(s as i32)
-}
-
-/// A failure class as sent.
-pub fn failure(f: Option<FailureClass>) -> pb::FailureClass {
-    vov_proto::convert::failure_to_pb(f)
 }

@@ -20,7 +20,7 @@ use vov_proto::pb;
 use vov_proto::pb::trainer_server::Trainer;
 
 use crate::data::{availability, DatasetName};
-use crate::jobs::{convert as jobconv, JobManager, NewJob};
+use crate::jobs::{JobManager, NewJob};
 use crate::store::{ListQuery, Store};
 use error::ServiceError;
 use host::HostStatic;
@@ -208,7 +208,10 @@ impl Trainer for TrainerService {
             0 => PAGE.0,
             n => n.min(PAGE.1),
         };
-        let states = r.states().filter_map(jobconv::state_from).collect();
+        let states = r
+            .states()
+            .filter_map(|s| vov_proto::convert::job_state(s as i32))
+            .collect();
         let query = ListQuery {
             sweep_id: (!r.sweep_id.is_empty()).then_some(r.sweep_id),
             states,

@@ -11,9 +11,6 @@ use vov_spec::{Preset, SpecError, TrialSpec};
 
 use crate::model::{ModelError, ModelSpec};
 
-/// Keras' default BatchNorm momentum.
-pub const KERAS_BN_MOMENTUM: f64 = 0.99;
-
 /// Share of the initial moving statistics a run may leave in place unwarned.
 const BN_RESIDUE: f64 = 0.05;
 
@@ -43,9 +40,9 @@ impl DerefMut for TrainSpec {
 
 /// The momentum whose moving statistics average over about the last tenth of a run
 /// of `steps` updates: 1 - 10/steps (an effective window of steps/10), at most
-/// Keras' 0.99 and at least 0.
+/// the default (Keras' 0.99) and at least 0.
 fn short_run_bn_momentum(steps: usize) -> f64 {
-    (1.0 - 10.0 / steps.max(1) as f64).clamp(0.0, KERAS_BN_MOMENTUM)
+    (1.0 - 10.0 / steps.max(1) as f64).clamp(0.0, TrialSpec::default().bn_momentum)
 }
 
 fn model_error(e: ModelError) -> SpecError {
