@@ -260,6 +260,7 @@ pub fn failure_to_pb(f: Option<FailureClass>) -> pb::FailureClass {
         Some(FailureClass::Diverged) => pb::FailureClass::Diverged,
         Some(FailureClass::HostLost) => pb::FailureClass::HostLost,
         Some(FailureClass::Unrunnable) => pb::FailureClass::Unrunnable,
+        Some(FailureClass::DiskFull) => pb::FailureClass::DiskFull,
     }
 }
 
@@ -273,6 +274,7 @@ pub fn failure(v: i32) -> Option<FailureClass> {
         Ok(pb::FailureClass::Diverged) => Some(FailureClass::Diverged),
         Ok(pb::FailureClass::HostLost) => Some(FailureClass::HostLost),
         Ok(pb::FailureClass::Unrunnable) => Some(FailureClass::Unrunnable),
+        Ok(pb::FailureClass::DiskFull) => Some(FailureClass::DiskFull),
         Ok(pb::FailureClass::None) | Err(_) => None,
     }
 }

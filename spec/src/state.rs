@@ -93,6 +93,8 @@ named!(
         HostLost => "host_lost",
         /// No backend can ever start it (every one refused it).
         Unrunnable => "unrunnable",
+        /// Its host's disk filled up (the checkpoint, result or job store could not be written).
+        DiskFull => "disk_full",
     }
 );
 
@@ -103,7 +105,10 @@ impl FailureClass {
     pub fn retried(self, retry_failed: bool) -> bool {
         match self {
             FailureClass::HostLost => true,
-            FailureClass::Crashed | FailureClass::Oom | FailureClass::Killed => retry_failed,
+            FailureClass::Crashed
+            | FailureClass::Oom
+            | FailureClass::Killed
+            | FailureClass::DiskFull => retry_failed,
             FailureClass::InvalidSpec | FailureClass::Diverged | FailureClass::Unrunnable => false,
         }
     }
@@ -118,6 +123,7 @@ impl FailureClass {
             FailureClass::Diverged => "the loss became NaN or infinite; never retried",
             FailureClass::HostLost => "its host stopped answering or restarted, more often than max_attempts allows",
             FailureClass::Unrunnable => "no host can ever start it (each refused it, e.g. it needs a GPU or a data set the host lacks)",
+            FailureClass::DiskFull => "the host's disk filled up while the trial wrote its checkpoint or result (the message names the path); retried with retry_failed",
         }
     }
 }
