@@ -14,6 +14,7 @@ use thiserror::Error;
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic_health::pb::health_client::HealthClient;
 use vov_proto::pb::trainer_client::TrainerClient;
 
 use crate::sweep::HostsDef;
@@ -232,6 +233,10 @@ pub struct Host {
     pub url: String,
     /// A client; the connection is made lazily and re-made after failures.
     pub client: Client,
+    /// The standard health service on the same connection: answered without a
+    /// token and without waiting on the host's jobs, so it is the cheap liveness
+    /// check.
+    pub health: HealthClient<Channel>,
 }
 
 fn read(path: &Path, what: &str) -> Result<String, HostsError> {
@@ -290,6 +295,7 @@ fn connect_one(cfg: &HostsConfig, url: &str, token: Token) -> Result<Host, Hosts
     let channel = endpoint.connect_lazy();
     Ok(Host {
         url: url.to_string(),
+        health: HealthClient::new(channel.clone()),
         client: TrainerClient::with_interceptor(channel, token)
             .max_decoding_message_size(64 * 1024 * 1024),
     })

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 
 use tempfile::TempDir;
 use vov_proto::pb;
-use vov_tests::{bin, Daemon, DaemonOptions};
+use vov_tests::cli::{jobs, run, vovctl};
+use vov_tests::{Daemon, DaemonOptions};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v0")
@@ -23,24 +24,6 @@ fn fixture_copy(dir: &Path) -> (PathBuf, PathBuf) {
     (store, file)
 }
 
-/// A `vovctl` command with no host configuration leaking in from the caller.
-fn vovctl(home: &Path) -> Command {
-    let mut cmd = Command::new(bin("vovctl"));
-    cmd.env_remove("VOVCTL_HOSTS")
-        .env_remove("VOVCTL_TOKEN_FILE")
-        .env_remove("VOVCTL_TLS_CA")
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("NO_COLOR", "1");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("vovctl runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 fn results(home: &Path, store: &Path, sweep: &str) -> Vec<serde_json::Value> {
     let out = run(vovctl(home)
         .args(["results", sweep, "--format", "json", "--store"])
@@ -53,20 +36,6 @@ fn ids(rows: &[serde_json::Value]) -> Vec<String> {
     rows.iter()
         .map(|r| r["trial"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn jobs(daemon: &Daemon, sweep: &str) -> Vec<pb::Job> {
-    let mut client = daemon.client().await;
-    client
-        .list(pb::ListRequest {
-            sweep_id: sweep.into(),
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner()
-        .jobs
 }
 
 #[tokio::test]

@@ -10,93 +10,10 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use vov_proto::pb;
+use vov_tests::cli::{
+    finish, hosts_arg, jobs, read_until, run, spawn_sweep, store_rows, sweep_file, vovctl,
+};
 use vov_tests::{alive, bin, Daemon, DaemonOptions};
-
-/// A sweep file of `lrs.len() * 2` tiny VoVNet trials on synthetic data.
-fn sweep_file(dir: &Path, name: &str, epochs: u32, train: u32, lrs: &[f64]) -> PathBuf {
-    let lrs: Vec<String> = lrs.iter().map(|l| format!("{l:e}")).collect();
-    let text = format!(
-        r#"name = "{name}"
-seed = 7
-
-[base]
-model = "vovnet-27-slim"
-stem = [8]
-stage_widths = [8, 8, 8, 8]
-stage_outputs = [16, 16, 16, 16]
-osa_layers = 2
-dataset = "synthetic"
-epochs = {epochs}
-batch_size = 32
-train_limit = {train}
-val_limit = 32
-bn_momentum = 0.9
-augmentation = "none"
-measure = ["batch32"]
-
-[grid]
-lr = [{}]
-weight_decay = [0.0, 0.0001]
-"#,
-        lrs.join(", ")
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// A `vovctl` command with no host configuration leaking in from the caller.
-fn vovctl(home: &Path) -> Command {
-    let mut cmd = Command::new(bin("vovctl"));
-    cmd.env_remove("VOVCTL_HOSTS")
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("NO_COLOR", "1");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("vovctl runs");
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn hosts_arg(daemons: &[&Daemon]) -> String {
-    daemons
-        .iter()
-        .map(|d| d.addr.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// `vovctl results NAME --format json` as (trial, state, host) rows.
-fn store_rows(home: &Path, store: &Path, sweep: &str) -> Vec<serde_json::Value> {
-    let out = run(vovctl(home).args([
-        "results",
-        sweep,
-        "--format",
-        "json",
-        "--store",
-        store.to_str().unwrap(),
-    ]));
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).expect("results --format json is JSON")
-}
-
-/// Every job of `sweep` on a daemon.
-async fn jobs(daemon: &Daemon, sweep: &str) -> Vec<pb::Job> {
-    let mut client = daemon.client().await;
-    client
-        .list(pb::ListRequest {
-            sweep_id: sweep.into(),
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner()
-        .jobs
-}
 
 fn succeeded(jobs: &[pb::Job]) -> BTreeSet<String> {
     jobs.iter()
@@ -189,55 +106,6 @@ async fn grid_of_six_over_three_daemons_and_report() {
     }
 }
 
-/// Starts `vovctl sweep` with JSON events; returns the child.
-fn spawn_sweep(home: &Path, file: &Path, store: &Path, hosts: &str, extra: &[&str]) -> Child {
-    vovctl(home)
-        .args([
-            "sweep",
-            file.to_str().unwrap(),
-            "--hosts",
-            hosts,
-            "--store",
-            store.to_str().unwrap(),
-            "--json",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("vovctl starts")
-}
-
-/// Reads JSON events from `child` until `stop` accepts one.
-fn read_until(child: &mut Child, stop: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let stdout = child.stdout.as_mut().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("vovctl ended before the awaited event")
-            .unwrap();
-        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if stop(&event) {
-            return event;
-        }
-    }
-}
-
-fn finish(mut child: Child) -> Option<i32> {
-    let mut rest = String::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .unwrap();
-    child.wait().unwrap().code()
-}
-
 #[tokio::test]
 async fn daemon_killed_mid_sweep_every_trial_completes_once() {
     let tmp = TempDir::new().unwrap();
@@ -252,7 +120,7 @@ async fn daemon_killed_mid_sweep_every_trial_completes_once() {
         e["event"] == "placed" && e["host"].as_str().unwrap_or("").contains(&b_addr)
     });
     b.kill9();
-    assert_eq!(finish(child), Some(0), "the sweep completes without b");
+    assert_eq!(finish(child).1, Some(0), "the sweep completes without b");
 
     let rows = store_rows(tmp.path(), &store, "loss");
     assert_eq!(rows.len(), 6);

@@ -70,6 +70,18 @@ impl Backend for GrpcBackend {
         Ok(BackendInfo::from(info.get_ref()))
     }
 
+    async fn alive(&self) -> Result<(), BackendError> {
+        let mut health = self.host.health.clone();
+        // Any answer, SERVING or not (a draining daemon), means the host is up.
+        health
+            .check(request(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            }))
+            .await
+            .map(|_| ())
+            .map_err(|s| error(&s))
+    }
+
     async fn submit(
         &self,
         trial_id: &str,

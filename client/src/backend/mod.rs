@@ -92,8 +92,13 @@ pub trait Backend: Send + Sync {
     /// a host).
     fn name(&self) -> &str;
 
-    /// Its capacity and identity.
+    /// Its capacity and identity. This may wait on the backend's job bookkeeping,
+    /// so it says nothing about liveness: see [`alive`](Backend::alive).
     async fn info(&self) -> Result<BackendInfo, BackendError>;
+
+    /// A cheap check that the backend answers at all (a draining one does too),
+    /// served without competing with its trials: what renews its lease.
+    async fn alive(&self) -> Result<(), BackendError>;
 
     /// Queues trial `trial_id` of `sweep`; `retry` re-queues a job that ended.
     async fn submit(

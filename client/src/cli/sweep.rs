@@ -253,8 +253,13 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
     let (cfg, source, settings) = stored_hosts(&args.hosts, &store, Some(&args.sweep))?;
     let fleet = fleet(&cfg, source, &args.store.store, &args.follow)?;
     // A sweep registered before settings were remembered runs with the file defaults.
-    let (max_attempts, retry_failed) =
-        settings.map_or((3, false), |s| (s.max_attempts, s.retry_failed));
+    let (max_attempts, retry_failed) = settings.map_or(
+        (
+            sweep::params::MAX_ATTEMPTS.default_int() as u32,
+            sweep::params::RETRY_FAILED.default_bool(),
+        ),
+        |s| (s.max_attempts, s.retry_failed),
+    );
     let opts = Options {
         sweep: args.sweep.clone(),
         lease: lease(&args.follow),

@@ -209,6 +209,7 @@ impl Scheduler<'_> {
 
     fn on_event(&mut self, host: usize, event: pb::JobEvent) -> Result<(), ScheduleError> {
         use pb::job_event::Kind;
+        self.renew(host);
         let id = event.trial_id.clone();
         let Some(t) = self.trials.get(&id) else {
             return Ok(());
@@ -395,7 +396,8 @@ impl Scheduler<'_> {
         Ok(())
     }
 
-    fn on_ping(&mut self, host: usize, info: Option<BackendInfo>) -> Result<(), ScheduleError> {
+    /// A backend's capacity (it answers, too, so its lease is renewed).
+    fn on_info(&mut self, host: usize, info: Option<BackendInfo>) -> Result<(), ScheduleError> {
         let Some(info) = info else {
             return Ok(());
         };
@@ -403,27 +405,35 @@ impl Scheduler<'_> {
             self.store.note_host(&self.hosts[host].url, fp)?;
         }
         let h = &mut self.hosts[host];
-        h.last_ok = Instant::now();
         h.slots = info.slots_total as usize;
         h.max_queued = info.max_queued as usize;
         h.alive = true;
-        h.busy = false;
-        if h.lost {
-            h.lost = false;
-            let url = h.url.clone();
-            self.ui.show(&UiEvent::Host {
-                host: url,
-                status: "back".into(),
-            });
-            let task = tasks::spawn_reconcile(
-                host,
-                self.hosts[host].backend.clone(),
-                self.opts.sweep.clone(),
-                self.tx.clone(),
-            );
-            self.tasks.push(task);
-        }
+        self.renew(host);
         Ok(())
+    }
+
+    /// The backend answered something: its lease starts again, and a backend that
+    /// was lost is back (its jobs of this sweep are reconciled).
+    fn renew(&mut self, host: usize) {
+        let h = &mut self.hosts[host];
+        h.last_ok = Instant::now();
+        h.busy = false;
+        if !h.lost {
+            return;
+        }
+        h.lost = false;
+        let url = h.url.clone();
+        self.ui.show(&UiEvent::Host {
+            host: url,
+            status: "back".into(),
+        });
+        let task = tasks::spawn_reconcile(
+            host,
+            self.hosts[host].backend.clone(),
+            self.opts.sweep.clone(),
+            self.tx.clone(),
+        );
+        self.tasks.push(task);
     }
 
     /// A job of this sweep on a host that came back: keep its result if the trial
@@ -544,7 +554,12 @@ pub async fn run(
             Ok(Some(Msg::WatchEnded { host, trial, error })) => {
                 scheduler.on_watch_ended(host, &trial, error)?
             }
-            Ok(Some(Msg::Ping { host, info })) => scheduler.on_ping(host, info)?,
+            Ok(Some(Msg::Alive { host, ok })) => {
+                if ok {
+                    scheduler.renew(host);
+                }
+            }
+            Ok(Some(Msg::Info { host, info })) => scheduler.on_info(host, info)?,
             Ok(Some(Msg::Found { host, job })) => scheduler.on_found(host, *job)?,
             Ok(Some(Msg::Submitted {
                 host,

@@ -16,7 +16,7 @@ use crate::progress::UiEvent;
 use crate::store::{TrialRow, TrialState};
 
 impl Scheduler<'_> {
-    /// Starts the pingers, waits for the first answers, adopts trials already
+    /// Starts the pingers and info pollers, waits for the first capacity answers, adopts trials already
     /// placed on these backends and queues the rest.
     pub(super) async fn start(
         &mut self,
@@ -26,15 +26,20 @@ impl Scheduler<'_> {
         for (i, h) in self.hosts.iter().enumerate() {
             self.tasks
                 .push(tasks::spawn_pinger(i, h.backend.clone(), self.tx.clone()));
+            self.tasks.push(tasks::spawn_info_poller(
+                i,
+                h.backend.clone(),
+                self.tx.clone(),
+            ));
         }
         let work = rows.iter().any(|r| !r.state.is_final());
         let deadline = Instant::now() + tasks::CALL_TIMEOUT + Duration::from_secs(1);
         let mut answered = 0;
         while work && answered < self.hosts.len() && Instant::now() < deadline {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(Msg::Ping { host, info })) => {
+                Ok(Some(Msg::Info { host, info })) => {
                     answered += 1;
-                    self.on_ping(host, info)?;
+                    self.on_info(host, info)?;
                 }
                 Ok(Some(_)) => {}
                 _ => break,

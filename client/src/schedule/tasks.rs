@@ -1,5 +1,5 @@
-//! Background tasks of a sweep: a pinger per backend (liveness and slots), a
-//! watcher per placed trial (its event stream), one task per submit in flight and
+//! Background tasks of a sweep: per backend a pinger (liveness, which renews its
+//! lease) and an info poller (slots, fingerprint), a watcher per placed trial (its event stream), one task per submit in flight and
 //! one per reconcile. They only send messages; the scheduler owns all state.
 
 use std::sync::Arc;
@@ -16,11 +16,21 @@ pub use crate::backend::CALL_TIMEOUT;
 /// Time between two liveness checks of a backend.
 pub const PING_EVERY: Duration = Duration::from_secs(1);
 
+/// Time between two reads of a backend's capacity once it is known.
+pub const INFO_EVERY: Duration = Duration::from_secs(10);
+
 /// What the tasks report.
 #[derive(Debug)]
 pub enum Msg {
+    /// A backend answered a liveness check (`ok`), or did not in time.
+    Alive {
+        /// Backend index.
+        host: usize,
+        /// Whether it answered.
+        ok: bool,
+    },
     /// A backend answered `info` (or did not).
-    Ping {
+    Info {
         /// Backend index.
         host: usize,
         /// The answer.
@@ -69,7 +79,8 @@ pub async fn deadline<T>(
         .unwrap_or_else(|_| Err(BackendError::Unavailable("deadline exceeded".into())))
 }
 
-/// Pings `backend` forever (until the receiver is gone).
+/// Checks that `backend` answers, every [`PING_EVERY`], until the receiver is
+/// gone.
 pub fn spawn_pinger(
     index: usize,
     backend: Arc<dyn Backend>,
@@ -77,11 +88,30 @@ pub fn spawn_pinger(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let info = deadline(backend.info()).await.ok();
-            if tx.send(Msg::Ping { host: index, info }).is_err() {
+            let ok = deadline(backend.alive()).await.is_ok();
+            if tx.send(Msg::Alive { host: index, ok }).is_err() {
                 return;
             }
             tokio::time::sleep(PING_EVERY).await;
+        }
+    })
+}
+
+/// Reads `backend`'s capacity: every [`PING_EVERY`] until it answers, then every
+/// [`INFO_EVERY`]. A slow answer delays only this task, never the lease.
+pub fn spawn_info_poller(
+    index: usize,
+    backend: Arc<dyn Backend>,
+    tx: UnboundedSender<Msg>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let info = deadline(backend.info()).await.ok();
+            let pause = if info.is_some() { INFO_EVERY } else { PING_EVERY };
+            if tx.send(Msg::Info { host: index, info }).is_err() {
+                return;
+            }
+            tokio::time::sleep(pause).await;
         }
     })
 }

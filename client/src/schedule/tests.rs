@@ -47,6 +47,8 @@ struct MockState {
     slots: u32,
     /// Answers nothing: info and list hang, watches fail, events are not delivered.
     hung: bool,
+    /// Answers everything but `info`, which hangs (its job bookkeeping is stuck).
+    slow_info: bool,
     outcomes: VecDeque<Outcome>,
     default: Outcome,
     jobs: HashMap<String, MockJob>,
@@ -128,6 +130,7 @@ impl Mock {
             state: Mutex::new(MockState {
                 slots,
                 hung: false,
+                slow_info: false,
                 outcomes: VecDeque::new(),
                 default,
                 jobs: HashMap::new(),
@@ -191,7 +194,7 @@ impl Backend for Mock {
     async fn info(&self) -> Result<BackendInfo, BackendError> {
         let answer = {
             let s = self.lock();
-            (!s.hung).then(|| BackendInfo {
+            (!s.hung && !s.slow_info).then(|| BackendInfo {
                 version: "test".into(),
                 slots_total: s.slots,
                 slots_free: s.slots,
@@ -203,6 +206,14 @@ impl Backend for Mock {
             Some(info) => Ok(info),
             None => std::future::pending().await,
         }
+    }
+
+    async fn alive(&self) -> Result<(), BackendError> {
+        let hung = self.lock().hung;
+        if hung {
+            std::future::pending().await
+        }
+        Ok(())
     }
 
     async fn submit(
@@ -464,6 +475,31 @@ async fn hung_host_loses_its_trials_to_the_other_after_the_lease() {
         .host_events()
         .iter()
         .any(|(h, status)| h == a.name() && status.starts_with("lost (1 trials")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_whose_info_hangs_keeps_its_lease_while_it_answers_pings() {
+    let (_tmp, mut store, ids) = sweep_store(1);
+    let (a, b) = (
+        Mock::new("a", 1, Outcome::Hold),
+        Mock::new("b", 1, Outcome::Succeed),
+    );
+    let ui = Recorder::default();
+    let script = async {
+        until("a gets the trial", || a.has_job(&ids[0])).await;
+        a.lock().slow_info = true;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        a.finish(&ids[0]);
+    };
+    let (s, ()) = tokio::join!(
+        go(&mut store, vec![a.clone(), b.clone()], opts(false), &ui),
+        script
+    );
+    assert_eq!(s, summary(1, 0));
+    let row = store.trial(&ids[0]).unwrap().unwrap();
+    assert_eq!((row.host.as_deref(), row.attempt), (Some(a.name()), 1));
+    assert!(b.submits(&ids[0]).is_empty(), "never moved");
+    assert!(ui.host_events().is_empty(), "{:?}", ui.host_events());
 }
 
 #[tokio::test(start_paused = true)]

@@ -29,6 +29,19 @@ pub enum SweepError {
         /// What is wrong, with the value.
         message: String,
     },
+    /// The sweep expands to more trials than `max_trials` allows.
+    #[error(
+        "the sweep expands to {product} = {trials} trials, above max_trials = {max}: \
+         shrink the grid, or raise max_trials (a top-level key, or --set max_trials=N)"
+    )]
+    TooLarge {
+        /// How the count is made, e.g. `100 (grid.lr) x 10 (grid.epochs) x 2 repeats`.
+        product: String,
+        /// The count (saturating).
+        trials: u128,
+        /// The cap.
+        max: u64,
+    },
 }
 
 impl SweepError {

@@ -166,8 +166,52 @@ fn labels(specs: &[TrialSpec]) -> Vec<String> {
         .collect()
 }
 
-/// Expands a sweep into its trials.
+/// How many trials `def` expands to at most (before duplicates are dropped), and
+/// the product that makes the count, in words.
+pub fn count(def: &SweepDef) -> (u128, String) {
+    let mut factors: Vec<String> = def
+        .grid
+        .iter()
+        .map(|(k, v)| format!("{} (grid.{})", v.len(), k.name))
+        .collect();
+    let mut points = def
+        .grid
+        .iter()
+        .fold(1u128, |n, (_, v)| n.saturating_mul(v.len() as u128));
+    if let Some(r) = &def.random {
+        factors.push(format!("{} (random.samples)", r.samples));
+        points = points.saturating_mul(u128::from(r.samples));
+    }
+    let mut product = if factors.is_empty() {
+        String::from("1 point")
+    } else {
+        factors.join(" x ")
+    };
+    if !def.trials.is_empty() {
+        product = format!("({product} + {} [[trial]])", def.trials.len());
+        points = points.saturating_add(def.trials.len() as u128);
+    }
+    product.push_str(&format!(" x {} (repeats)", def.repeats));
+    (points.saturating_mul(u128::from(def.repeats)), product)
+}
+
+/// Refuses a sweep bigger than its `max_trials`, before anything is expanded.
+fn check_size(def: &SweepDef) -> Result<(), SweepError> {
+    let (trials, product) = count(def);
+    if trials > u128::from(def.max_trials) {
+        return Err(SweepError::TooLarge {
+            product,
+            trials,
+            max: def.max_trials,
+        });
+    }
+    Ok(())
+}
+
+/// Expands a sweep into its trials; a sweep bigger than its `max_trials` is
+/// refused before any trial is built.
 pub fn expand(def: &SweepDef, overrides: &Config) -> Result<Vec<Trial>, SweepError> {
+    check_size(def)?;
     let specs = configs(def, overrides)
         .iter()
         .map(typed)

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::error::SweepError;
+use super::params;
 use super::value::{is_list, key_def, typed};
 use vov_spec::{KeyDef, Value};
 
@@ -70,6 +71,8 @@ pub struct SweepDef {
     pub max_attempts: u32,
     /// Whether crashed or out-of-memory trials are retried.
     pub retry_failed: bool,
+    /// Most trials the sweep may expand to.
+    pub max_trials: u64,
     /// Defaults for every trial.
     pub base: Config,
     /// Grid keys and their values, in file order.
@@ -82,18 +85,25 @@ pub struct SweepDef {
     pub hosts: Option<HostsDef>,
 }
 
-const TOP: &[&str] = &[
-    "name",
-    "seed",
-    "repeats",
-    "max_attempts",
-    "retry_failed",
-    "base",
-    "grid",
-    "trial",
-    "random",
-    "hosts",
-];
+/// The top-level tables (beside `name` and the sweep-level keys of [`params`]).
+const SECTIONS: &[&str] = &["base", "grid", "trial", "random", "hosts"];
+
+fn check_top(doc: &toml::Table) -> Result<(), SweepError> {
+    let known = |k: &str| k == "name" || params::find(k).is_some() || SECTIONS.contains(&k);
+    match doc.keys().find(|k| !known(k)) {
+        None => Ok(()),
+        Some(k) => {
+            let all: Vec<&str> = std::iter::once("name")
+                .chain(params::names())
+                .chain(SECTIONS.iter().copied())
+                .collect();
+            Err(SweepError::key(
+                k.as_str(),
+                format!("unknown top-level key (known: {})", all.join(", ")),
+            ))
+        }
+    }
+}
 
 fn table<'a>(path: &str, v: &'a toml::Value) -> Result<&'a toml::Table, SweepError> {
     v.as_table()
@@ -329,43 +339,21 @@ pub fn parse(text: &str, file: &str) -> Result<SweepDef, SweepError> {
             path: file.to_string(),
             message: e.to_string().trim().replace('\n', " "),
         })?;
-    if let Some(k) = doc.keys().find(|k| !TOP.contains(&k.as_str())) {
-        return Err(SweepError::key(
-            k.as_str(),
-            format!("unknown top-level key (known: {})", TOP.join(", ")),
-        ));
-    }
+    check_top(&doc)?;
     let name = string(
         "name",
         doc.get("name")
             .ok_or_else(|| SweepError::key("name", "required"))?,
     )?;
     check_name("name", &name)?;
-    let seed = doc
-        .get("seed")
-        .map(|v| uint("seed", v, 0, i64::MAX))
-        .transpose()?
-        .unwrap_or(0) as u64;
     let empty = toml::Value::Table(toml::Table::new());
-    let def = SweepDef {
+    let mut def = SweepDef {
         name,
-        seed,
-        repeats: doc
-            .get("repeats")
-            .map(|v| uint("repeats", v, 1, 1000))
-            .transpose()?
-            .unwrap_or(1) as u32,
-        max_attempts: doc
-            .get("max_attempts")
-            .map(|v| uint("max_attempts", v, 1, 100))
-            .transpose()?
-            .unwrap_or(3) as u32,
-        retry_failed: match doc.get("retry_failed") {
-            None => false,
-            Some(v) => v.as_bool().ok_or_else(|| {
-                SweepError::key("retry_failed", format!("expected true or false, got {v}"))
-            })?,
-        },
+        seed: 0,
+        repeats: 0,
+        max_attempts: 0,
+        retry_failed: false,
+        max_trials: 0,
         base: config("base", table("base", doc.get("base").unwrap_or(&empty))?)?,
         grid: grid(table("grid", doc.get("grid").unwrap_or(&empty))?)?,
         trials: match doc.get("trial") {
@@ -385,15 +373,22 @@ pub fn parse(text: &str, file: &str) -> Result<SweepDef, SweepError> {
                 ))
             }
         },
-        random: doc
-            .get("random")
-            .map(|v| random(table("random", v)?, seed))
-            .transpose()?,
+        random: None,
         hosts: doc
             .get("hosts")
             .map(|v| hosts(table("hosts", v)?))
             .transpose()?,
     };
+    for p in params::PARAMS {
+        match doc.get(p.name) {
+            Some(v) => p.apply(&mut def, p.name, v)?,
+            None => p.apply_default(&mut def),
+        }
+    }
+    def.random = doc
+        .get("random")
+        .map(|v| random(table("random", v)?, def.seed))
+        .transpose()?;
     Ok(def)
 }
 

@@ -28,6 +28,7 @@
 pub mod error;
 pub mod expand;
 pub mod file;
+pub mod params;
 pub mod value;
 
 use std::path::Path;
@@ -51,28 +52,15 @@ fn apply_set(def: &mut SweepDef, overrides: &mut Config, set: &str) -> Result<()
         .ok_or_else(|| SweepError::key("--set", format!("\"{set}\" is not key=value")))?;
     let (key, raw) = (key.trim(), value::parse_cli_value(text.trim()));
     let path = format!("--set {key}");
-    let int = |min: i64, max: i64| match raw.as_integer() {
-        Some(i) if (min..=max).contains(&i) => Ok(i),
-        _ => Err(SweepError::key(
-            &path,
-            format!("{raw} must be an integer between {min} and {max}"),
-        )),
-    };
-    match key {
-        "name" => {
-            let name = raw.as_str().unwrap_or_default().to_string();
-            file::check_name(&path, &name)?;
-            def.name = name;
-        }
-        "seed" => def.seed = int(0, i64::MAX)? as u64,
-        "repeats" => def.repeats = int(1, 1000)? as u32,
-        "max_attempts" => def.max_attempts = int(1, 100)? as u32,
-        "retry_failed" => {
-            def.retry_failed = raw
-                .as_bool()
-                .ok_or_else(|| SweepError::key(&path, "expected true or false"))?
-        }
-        _ => {
+    if key == "name" {
+        let name = raw.as_str().unwrap_or_default().to_string();
+        file::check_name(&path, &name)?;
+        def.name = name;
+        return Ok(());
+    }
+    match params::find(key) {
+        Some(p) => p.apply(def, &path, &raw)?,
+        None => {
             let kd = value::key_def(&path, key)?;
             overrides.insert(
                 kd.name,

@@ -172,3 +172,48 @@ proptest! {
         prop_assert_eq!(one.trials[0].spec.seed, two.trials[0].spec.seed);
     }
 }
+
+const README_BEGIN: &str =
+    "<!-- sweep keys: generated from client/src/sweep/params.rs, do not edit -->\n";
+const README_END: &str = "<!-- end of sweep keys -->";
+
+/// The README's sweep-key table is [`params::PARAMS`]'s;
+/// `VOV_UPDATE_README=1 cargo test -p vovctl readme` rewrites it.
+#[test]
+fn readme_sweep_key_table_is_generated_from_the_params() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find(README_BEGIN).expect("begin marker") + README_BEGIN.len();
+    let end = start + text[start..].find(README_END).expect("end marker");
+    let want = params::markdown();
+    if std::env::var_os("VOV_UPDATE_README").is_some() {
+        std::fs::write(&path, format!("{}{want}{}", &text[..start], &text[end..])).unwrap();
+        return;
+    }
+    assert_eq!(&text[start..end], want, "run VOV_UPDATE_README=1 cargo test -p vovctl readme");
+}
+
+#[test]
+fn a_sweep_above_max_trials_is_refused_before_expanding() {
+    let text = r#"
+name = "huge"
+[base]
+model = "vovnet-27-slim"
+[grid]
+lr = [1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3]
+epochs = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+batch_size = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
+"#;
+    let e = from_text(text, &["max_trials=999".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "the sweep expands to 10 (grid.lr) x 10 (grid.epochs) x 10 (grid.batch_size) x 1 (repeats) = 1000 trials, above max_trials = 999"
+        ),
+        "{e}"
+    );
+    assert_eq!(from_text(text, &["max_trials=1000".into()]).unwrap().trials.len(), 1000);
+    let e = from_text(text, &["max_trials=0".into()]).unwrap_err().to_string();
+    assert!(e.starts_with("--set max_trials: 0 is out of range"), "{e}");
+}

@@ -1,0 +1,159 @@
+//! Helpers for driving the real `vovctl` binary: a clean environment, sweep
+//! files of tiny trials, JSON event streams and the daemon's view of a sweep.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use vov_proto::pb;
+
+use crate::{bin, Daemon};
+
+/// A `vovctl` command with no host configuration leaking in from the caller.
+pub fn vovctl(home: &Path) -> Command {
+    let mut cmd = Command::new(bin("vovctl"));
+    cmd.env_remove("VOVCTL_HOSTS")
+        .env_remove("VOVCTL_TOKEN_FILE")
+        .env_remove("VOVCTL_TLS_CA")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs `cmd` to the end, echoing its stderr into the test's output.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("vovctl runs");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A sweep file of `lrs.len() * 2` tiny VoVNet trials on synthetic data, with
+/// `extra` lines at its top level.
+pub fn sweep_file_with(
+    dir: &Path,
+    name: &str,
+    epochs: u32,
+    train: u32,
+    lrs: &[f64],
+    extra: &str,
+) -> PathBuf {
+    let lrs: Vec<String> = lrs.iter().map(|l| format!("{l:e}")).collect();
+    let text = format!(
+        r#"name = "{name}"
+seed = 7
+{extra}
+
+[base]
+model = "vovnet-27-slim"
+stem = [8]
+stage_widths = [8, 8, 8, 8]
+stage_outputs = [16, 16, 16, 16]
+osa_layers = 2
+dataset = "synthetic"
+epochs = {epochs}
+batch_size = 32
+train_limit = {train}
+val_limit = 32
+bn_momentum = 0.9
+augmentation = "none"
+measure = ["batch32"]
+
+[grid]
+lr = [{}]
+weight_decay = [0.0, 0.0001]
+"#,
+        lrs.join(", ")
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// [`sweep_file_with`] without extra lines.
+pub fn sweep_file(dir: &Path, name: &str, epochs: u32, train: u32, lrs: &[f64]) -> PathBuf {
+    sweep_file_with(dir, name, epochs, train, lrs, "")
+}
+
+/// The daemons' addresses as a `--hosts` value.
+pub fn hosts_arg(daemons: &[&Daemon]) -> String {
+    daemons
+        .iter()
+        .map(|d| d.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `vovctl results NAME --format json` as rows.
+pub fn store_rows(home: &Path, store: &Path, sweep: &str) -> Vec<serde_json::Value> {
+    let out = run(vovctl(home)
+        .args(["results", sweep, "--format", "json", "--store"])
+        .arg(store));
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("results --format json is JSON")
+}
+
+/// Every job of `sweep` on a daemon.
+pub async fn jobs(daemon: &Daemon, sweep: &str) -> Vec<pb::Job> {
+    let mut client = daemon.client().await;
+    client
+        .list(pb::ListRequest {
+            sweep_id: sweep.into(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .jobs
+}
+
+/// Starts `vovctl sweep FILE --hosts HOSTS --store STORE --json EXTRA...`.
+pub fn spawn_sweep(home: &Path, file: &Path, store: &Path, hosts: &str, extra: &[&str]) -> Child {
+    vovctl(home)
+        .arg("sweep")
+        .arg(file)
+        .args(["--hosts", hosts, "--store"])
+        .arg(store)
+        .arg("--json")
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("vovctl starts")
+}
+
+/// Reads JSON events from `child` until `stop` accepts one.
+pub fn read_until(child: &mut Child, stop: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let stdout = child.stdout.as_mut().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("vovctl ended before the awaited event")
+            .unwrap();
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if stop(&event) {
+            return event;
+        }
+    }
+}
+
+/// Reads the rest of `child`'s output and waits for it: its JSON events and exit
+/// code.
+pub fn finish(mut child: Child) -> (Vec<serde_json::Value>, Option<i32>) {
+    let mut rest = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut rest)
+        .unwrap();
+    let events = rest
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    (events, child.wait().unwrap().code())
+}
