@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use vov_proto::pb;
 
@@ -84,12 +85,12 @@ pub fn hosts_arg(daemons: &[&Daemon]) -> String {
         .join(",")
 }
 
-/// `vovctl results NAME --format json` as rows.
+/// `vovctl results NAME --format json` as rows (it exits 1 when some failed).
 pub fn store_rows(home: &Path, store: &Path, sweep: &str) -> Vec<serde_json::Value> {
     let out = run(vovctl(home)
         .args(["results", sweep, "--format", "json", "--store"])
         .arg(store));
-    assert!(out.status.success());
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{out:?}");
     serde_json::from_slice(&out.stdout).expect("results --format json is JSON")
 }
 
@@ -124,7 +125,10 @@ pub fn spawn_sweep(home: &Path, file: &Path, store: &Path, hosts: &str, extra: &
 }
 
 /// Reads JSON events from `child` until `stop` accepts one.
-pub fn read_until(child: &mut Child, stop: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+pub fn read_until(
+    child: &mut Child,
+    stop: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     let stdout = child.stdout.as_mut().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     loop {
@@ -141,19 +145,47 @@ pub fn read_until(child: &mut Child, stop: impl Fn(&serde_json::Value) -> bool) 
     }
 }
 
-/// Reads the rest of `child`'s output and waits for it: its JSON events and exit
-/// code.
-pub fn finish(mut child: Child) -> (Vec<serde_json::Value>, Option<i32>) {
-    let mut rest = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut rest)
-        .unwrap();
-    let events = rest
+/// Waits for `child` to exit; kills it and fails the test after `timeout`.
+pub fn wait_within(child: &mut Child, what: &str, timeout: Duration) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads the rest of `child`'s output while waiting (at most `timeout`) for it to
+/// exit: its JSON events and exit code.
+pub fn finish_within(
+    mut child: Child,
+    what: &str,
+    timeout: Duration,
+) -> (Vec<serde_json::Value>, Option<i32>) {
+    let stdout = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut out) = stdout {
+            let _ = out.read_to_string(&mut text);
+        }
+        text
+    });
+    let code = wait_within(&mut child, what, timeout);
+    let text = reader.join().expect("reader thread");
+    let events = text
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    (events, child.wait().unwrap().code())
+    (events, code)
+}
+
+/// [`finish_within`] five minutes.
+pub fn finish(child: Child) -> (Vec<serde_json::Value>, Option<i32>) {
+    finish_within(child, "vovctl", Duration::from_secs(300))
 }

@@ -24,7 +24,9 @@ pub struct FollowArgs {
     /// Print one JSON event per line on stdout instead of progress.
     #[arg(long)]
     pub json: bool,
-    /// Seconds a host may stay silent before its trials are placed elsewhere.
+    /// Seconds a host may stay silent before its trials are placed elsewhere. Its
+    /// health check (answered without waiting on its trials, every second) and its
+    /// trials' events keep it alive.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lease: u64,
     /// Data directory of a local vovd (when no hosts are configured).

@@ -107,7 +107,11 @@ pub fn spawn_info_poller(
     tokio::spawn(async move {
         loop {
             let info = deadline(backend.info()).await.ok();
-            let pause = if info.is_some() { INFO_EVERY } else { PING_EVERY };
+            let pause = if info.is_some() {
+                INFO_EVERY
+            } else {
+                PING_EVERY
+            };
             if tx.send(Msg::Info { host: index, info }).is_err() {
                 return;
             }

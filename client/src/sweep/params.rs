@@ -155,7 +155,10 @@ pub fn markdown() -> String {
             (Scalar::Int(i), Some((lo, hi))) => (i.to_string(), format!("{lo}-{hi}")),
             (Scalar::Int(i), None) => (i.to_string(), String::new()),
         };
-        out.push_str(&format!("| `{}` | `{default}` | {range} | {} |\n", p.name, p.help));
+        out.push_str(&format!(
+            "| `{}` | `{default}` | {range} | {} |\n",
+            p.name, p.help
+        ));
     }
     out
 }

@@ -190,7 +190,11 @@ fn readme_sweep_key_table_is_generated_from_the_params() {
         std::fs::write(&path, format!("{}{want}{}", &text[..start], &text[end..])).unwrap();
         return;
     }
-    assert_eq!(&text[start..end], want, "run VOV_UPDATE_README=1 cargo test -p vovctl readme");
+    assert_eq!(
+        &text[start..end],
+        want,
+        "run VOV_UPDATE_README=1 cargo test -p vovctl readme"
+    );
 }
 
 #[test]
@@ -213,7 +217,15 @@ batch_size = [8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096]
         ),
         "{e}"
     );
-    assert_eq!(from_text(text, &["max_trials=1000".into()]).unwrap().trials.len(), 1000);
-    let e = from_text(text, &["max_trials=0".into()]).unwrap_err().to_string();
+    assert_eq!(
+        from_text(text, &["max_trials=1000".into()])
+            .unwrap()
+            .trials
+            .len(),
+        1000
+    );
+    let e = from_text(text, &["max_trials=0".into()])
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("--set max_trials: 0 is out of range"), "{e}");
 }
