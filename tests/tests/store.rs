@@ -4,7 +4,6 @@
 //! sweep file runs and reports only its own trials, and a dry run writes nothing.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use tempfile::TempDir;
 use vov_proto::pb;

@@ -3,9 +3,6 @@
 //! detach and collect, the embedded local daemon, and the report files.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -13,7 +10,7 @@ use vov_proto::pb;
 use vov_tests::cli::{
     finish, hosts_arg, jobs, read_until, run, spawn_sweep, store_rows, sweep_file, vovctl,
 };
-use vov_tests::{alive, bin, Daemon, DaemonOptions};
+use vov_tests::{alive, Daemon, DaemonOptions};
 
 fn succeeded(jobs: &[pb::Job]) -> BTreeSet<String> {
     jobs.iter()
