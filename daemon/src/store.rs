@@ -226,6 +226,19 @@ pub struct StateUpdate {
     pub finished_ms: Option<i64>,
 }
 
+/// A job's change of state with everything that comes with it, written at once
+/// by [`Store::commit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The state change.
+    pub update: StateUpdate,
+    /// The result record, JSON, when the job succeeded.
+    pub result: Option<String>,
+    /// The events announcing the change: sequence number and encoded
+    /// `vov.v1.JobEvent`, following the job's `last_seq`.
+    pub events: Vec<(u64, Vec<u8>)>,
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -338,12 +351,43 @@ impl Store {
         Ok(())
     }
 
-    /// Records the result record.
-    pub fn set_result(&self, trial_id: &str, result: &str) -> Result<(), StoreError> {
-        self.lock().execute(
-            "UPDATE jobs SET result = ?2 WHERE trial_id = ?1",
-            params![trial_id, result],
+    /// Writes a transition in one transaction: all of it or, when the write fails
+    /// (a full disk), none of it, so the same transition can be written again.
+    /// Events already stored with the same sequence number are replaced by
+    /// themselves, which makes a repeated write harmless.
+    pub fn commit(&self, trial_id: &str, t: &Transition) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(result) = &t.result {
+            tx.execute(
+                "UPDATE jobs SET result = ?2 WHERE trial_id = ?1",
+                params![trial_id, result],
+            )?;
+        }
+        for (seq, body) in &t.events {
+            tx.execute(
+                "INSERT OR REPLACE INTO events (trial_id, seq, body) VALUES (?1, ?2, ?3)",
+                params![trial_id, *seq as i64, body],
+            )?;
+        }
+        let u = &t.update;
+        let last_seq = t.events.iter().map(|(seq, _)| *seq as i64).max();
+        tx.execute(
+            "UPDATE jobs SET state = ?2, failure = ?3, message = ?4, attempt = ?5, \
+             started_ms = COALESCE(?6, started_ms), finished_ms = COALESCE(?7, finished_ms), \
+             last_seq = COALESCE(?8, last_seq) WHERE trial_id = ?1",
+            params![
+                trial_id,
+                u.state.as_str(),
+                u.failure.map(|f| f.as_str()),
+                u.message,
+                u.attempt,
+                u.started_ms,
+                u.finished_ms,
+                last_seq
+            ],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -429,6 +473,7 @@ mod tests {
             let s = Store::open(&path).unwrap();
             let a = s.insert(&row("a", "s1")).unwrap();
             s.insert(&row("b", "s2")).unwrap();
+            s.insert(&row("c", "s2")).unwrap();
             assert!(s.insert(&row("a", "s1")).is_err(), "trial ids are unique");
             s.append_event("a", 1, b"one").unwrap();
             s.append_event("a", 2, b"two").unwrap();
@@ -448,7 +493,21 @@ mod tests {
                 },
             )
             .unwrap();
-            s.set_result("b", "{\"x\":1}").unwrap();
+            let done = Transition {
+                update: StateUpdate {
+                    state: JobState::Succeeded,
+                    failure: None,
+                    message: "finished".into(),
+                    attempt: 1,
+                    started_ms: None,
+                    finished_ms: Some(30),
+                },
+                result: Some("{\"x\":1}".into()),
+                events: vec![(1, b"result".to_vec()), (2, b"state".to_vec())],
+            };
+            s.commit("b", &done).unwrap();
+            s.commit("b", &done)
+                .expect("writing a transition again is harmless");
             assert_eq!(a.order, 1);
         }
         let s = Store::open(&path).unwrap();
@@ -470,7 +529,13 @@ mod tests {
             .into_iter()
             .map(|r| r.trial_id)
             .collect();
-        assert_eq!(unfinished, vec!["b"]);
+        assert_eq!(unfinished, vec!["c"]);
+        let b = s.get("b").unwrap().unwrap();
+        assert_eq!(
+            (b.state, b.last_seq, b.finished_ms),
+            (JobState::Succeeded, 2, 30)
+        );
+        assert_eq!(s.events("b", 1).unwrap().len(), 2);
         assert_eq!(s.count(JobState::Failed).unwrap(), 1);
     }
 

@@ -8,6 +8,7 @@
 //! a killed daemon and its successor never write the same checkpoint.
 
 use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -71,11 +72,33 @@ fn failure(err: &TrainError) -> WorkerFailure {
     match err {
         e if e.is_invalid_input() => WorkerFailure::InvalidSpec,
         TrainError::Diverged { .. } => WorkerFailure::Diverged,
+        TrainError::DiskFull { .. } => WorkerFailure::DiskFull,
         TrainError::Interrupted { .. } | TrainError::Cancelled { .. } => WorkerFailure::Interrupted,
         _ if text.contains("out of memory") || text.contains("cuda_error_out_of_memory") => {
             WorkerFailure::Oom
         }
         _ => WorkerFailure::Error,
+    }
+}
+
+/// Moves the unusable checkpoint `path` of this trial out of the way; returns
+/// where it went.
+fn set_aside(path: &Path, input: &WorkerInput) -> std::io::Result<PathBuf> {
+    match &input.corrupt_dir {
+        Some(dir) => {
+            let name = input
+                .checkpoint_dir
+                .file_name()
+                .map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy());
+            checkpoint::set_aside(path, dir, &name)
+        }
+        None => {
+            let mut dest = path.as_os_str().to_owned();
+            dest.push(".corrupt");
+            let dest = PathBuf::from(dest);
+            std::fs::rename(path, &dest)?;
+            Ok(dest)
+        }
     }
 }
 
@@ -120,7 +143,34 @@ pub(super) fn run() -> Result<ExitCode, CliError> {
             stop.interrupt();
         }
     };
-    let message = match train::run(&input.spec, &opts, &mut observe) {
+    let mut outcome = train::run(&input.spec, &opts, &mut observe);
+    if let (Err(TrainError::Unusable { path, .. }), Some(_)) = (&outcome, &opts.resume) {
+        let path = path.clone();
+        let why = outcome.as_ref().err().map(ToString::to_string);
+        match set_aside(&path, &input) {
+            Ok(dest) => {
+                let message = format!(
+                    "{}: moved to {}; restarting from epoch 1",
+                    why.unwrap_or_default(),
+                    dest.display()
+                );
+                tracing::warn!("{message}");
+                observe(&TrainEvent::Warning { message });
+                let fresh = TrainOptions {
+                    resume: None,
+                    ..opts.clone()
+                };
+                outcome = train::run(&input.spec, &fresh, &mut observe);
+            }
+            Err(e) => {
+                outcome = Err(TrainError::Checkpoint {
+                    path: path.clone(),
+                    reason: format!("{}; moving it aside failed: {e}", why.unwrap_or_default()),
+                });
+            }
+        }
+    }
+    let message = match outcome {
         Ok(record) => WorkerMessage::Result {
             record: Box::new(record),
         },

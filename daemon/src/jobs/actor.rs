@@ -1,6 +1,9 @@
 //! The job actor: the only owner of the queue, the slots, the live workers and
 //! the event sequence numbers, and the only writer of the store.
 
+mod change;
+mod durable;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -18,7 +21,12 @@ use super::protocol::{WorkerInput, WorkerMessage};
 use super::state::{FailureClass, JobState};
 use super::supervisor::{self, Note};
 use crate::store::{JobRow, StateUpdate, Store};
-use crate::train::TrainSpec;
+use crate::train::{TrainEvent, TrainSpec};
+use change::{ended, moved, state_kind, Change};
+use durable::{After, Pending};
+
+/// Folder of the state directory where unusable checkpoints are kept.
+const CORRUPT_DIR: &str = "corrupt-checkpoints";
 
 /// Events a slow watcher may fall behind before it re-reads the store.
 const CHANNEL_CAPACITY: usize = 256;
@@ -30,6 +38,8 @@ struct Live {
     stop: Option<StopReason>,
     report: Option<WorkerMessage>,
     progress: Progress,
+    /// Whether the last progress write failed (logged once per failing stretch).
+    store_failing: bool,
 }
 
 pub(super) struct Actor {
@@ -41,6 +51,8 @@ pub(super) struct Actor {
     queue: VecDeque<String>,
     slots: Vec<Option<String>>,
     running: HashMap<String, Live>,
+    /// Transitions not yet written, by job; their jobs keep their slots.
+    pending: HashMap<String, Pending>,
     channels: HashMap<String, broadcast::Sender<Arc<pb::JobEvent>>>,
     seqs: HashMap<String, u64>,
     draining: bool,
@@ -71,6 +83,7 @@ impl Actor {
             notes_rx: Some(notes_rx),
             queue: VecDeque::new(),
             running: HashMap::new(),
+            pending: HashMap::new(),
             channels: HashMap::new(),
             seqs: HashMap::new(),
             draining: false,
@@ -86,28 +99,20 @@ impl Actor {
             if row.state == JobState::Running {
                 if row.attempt >= self.cfg.max_attempts {
                     let msg = format!("the daemon stopped during this trial {} times", row.attempt);
-                    self.finish(
-                        &row.trial_id,
-                        row.attempt,
+                    let end = ended(
                         JobState::Failed,
                         Some(FailureClass::HostLost),
                         msg,
-                    )
-                    .await?;
+                        row.attempt,
+                    );
+                    self.finish(&row.trial_id, end, None).await?;
                     continue;
                 }
                 let msg =
                     "the daemon restarted during the trial; it resumes from its last checkpoint"
                         .to_string();
-                self.set_state(
-                    &row.trial_id,
-                    JobState::Queued,
-                    None,
-                    msg,
-                    row.attempt,
-                    None,
-                )
-                .await?;
+                let update = moved(JobState::Queued, msg, row.attempt, None);
+                self.set_state(&row.trial_id, update).await?;
             }
             tracing::info!(trial.id = %row.trial_id, "recovered queued trial");
             self.queue.push_back(row.trial_id);
@@ -129,6 +134,7 @@ impl Actor {
             if let Err(e) = result {
                 tracing::error!(error = %e, "job manager");
             }
+            self.dispatch().await;
         }
     }
 
@@ -152,6 +158,7 @@ impl Actor {
                 });
             }
             Command::Drain(reply) => self.drain(reply),
+            Command::Commit(id) => self.write_pending(&id).await,
             Command::Escalate(id, pid) => {
                 if self.running.get(&id).is_some_and(|l| l.pid == pid) {
                     tracing::warn!(trial.id = %id, pid, "worker did not stop within the grace period; killing it");
@@ -203,8 +210,8 @@ impl Actor {
         };
         let row = db(&self.store, move |s| s.insert(&row)).await?;
         tracing::info!(trial.id = %row.trial_id, sweep.id = %row.sweep_id, model = %row.model, "trial queued");
-        self.state_event(&row.trial_id, JobState::Queued, None, "queued".into(), 0)
-            .await?;
+        let queued = moved(JobState::Queued, "queued".into(), 0, None);
+        self.emit(&row.trial_id, state_kind(&queued)).await?;
         self.queue.push_back(row.trial_id.clone());
         self.dispatch().await;
         let id = row.trial_id.clone();
@@ -220,15 +227,13 @@ impl Actor {
         }
         let id = row.trial_id.clone();
         tracing::info!(trial.id = %id, "trial re-queued on request");
-        self.set_state(
-            &id,
+        let update = moved(
             JobState::Queued,
-            None,
             "queued again on request".into(),
             row.attempt,
             None,
-        )
-        .await?;
+        );
+        self.set_state(&id, update).await?;
         self.queue.push_back(id.clone());
         self.dispatch().await;
         let row = db(&self.store, move |s| s.get(&id)).await?.unwrap_or(row);
@@ -245,14 +250,13 @@ impl Actor {
         }
         if let Some(pos) = self.queue.iter().position(|q| q == id) {
             self.queue.remove(pos);
-            self.finish(
-                id,
-                row.attempt,
+            let end = ended(
                 JobState::Cancelled,
                 None,
                 "cancelled on request".into(),
-            )
-            .await?;
+                row.attempt,
+            );
+            self.finish(id, end, None).await?;
         } else if let Some(live) = self.running.get_mut(id) {
             if live.stop.is_none() {
                 live.stop = Some(StopReason::Cancel);
@@ -348,15 +352,13 @@ impl Actor {
             Ok(spec) => spec,
             Err(e) => {
                 let msg = format!("stored spec unreadable: {e}");
-                return self
-                    .finish(
-                        id,
-                        attempt,
-                        JobState::Failed,
-                        Some(FailureClass::InvalidSpec),
-                        msg,
-                    )
-                    .await;
+                let end = ended(
+                    JobState::Failed,
+                    Some(FailureClass::InvalidSpec),
+                    msg,
+                    attempt,
+                );
+                return self.finish(id, end, None).await;
             }
         };
         let device = self.cfg.slots[slot].clone();
@@ -366,6 +368,7 @@ impl Actor {
             device: device.clone(),
             data_dir: self.cfg.data_dir.clone(),
             checkpoint_dir: self.cfg.state_dir.join("checkpoints").join(id),
+            corrupt_dir: Some(self.cfg.state_dir.join(CORRUPT_DIR)),
         };
         let pid = match supervisor::spawn(&self.cfg.worker_exe, &input, id, self.notes_tx.clone())
             .await
@@ -373,15 +376,8 @@ impl Actor {
             Ok(pid) => pid,
             Err(e) => {
                 let msg = format!("could not start a worker: {e}");
-                return self
-                    .finish(
-                        id,
-                        attempt,
-                        JobState::Failed,
-                        Some(FailureClass::Crashed),
-                        msg,
-                    )
-                    .await;
+                let end = ended(JobState::Failed, Some(FailureClass::Crashed), msg, attempt);
+                return self.finish(id, end, None).await;
             }
         };
         self.slots[slot] = Some(id.to_string());
@@ -394,188 +390,158 @@ impl Actor {
                 stop: None,
                 report: None,
                 progress: Progress::default(),
+                store_failing: false,
             },
         );
         tracing::info!(trial.id = %id, slot, device = %device, pid, attempt, "trial started");
         let msg = format!("running on slot {slot} ({device}), attempt {attempt}");
-        self.set_state(id, JobState::Running, None, msg, attempt, Some(now_ms()))
-            .await
+        let update = moved(JobState::Running, msg, attempt, Some(now_ms()));
+        self.set_state(id, update).await
     }
 
     async fn note(&mut self, note: Note) -> Result<(), JobError> {
         match note {
-            Note::Message { trial_id, msg } => self.worker_message(&trial_id, msg).await,
+            Note::Message { trial_id, msg } => {
+                self.worker_message(&trial_id, msg).await;
+                Ok(())
+            }
             Note::Exited { trial_id, exit } => {
                 let Some(live) = self.running.remove(&trial_id) else {
                     return Ok(());
                 };
-                self.slots[live.slot] = None;
                 let outcome = classify(live.report, &exit, live.stop);
                 tracing::info!(trial.id = %trial_id, ?exit.code, ?exit.signal, "worker exited");
-                let result = self.conclude(&trial_id, live.attempt, outcome).await;
+                let result = self
+                    .conclude(&trial_id, live.slot, live.attempt, outcome)
+                    .await;
                 self.maybe_drained();
-                self.dispatch().await;
                 result
             }
         }
     }
 
-    async fn worker_message(&mut self, id: &str, msg: WorkerMessage) -> Result<(), JobError> {
+    /// Records a worker's report or event; a failing store is logged once per
+    /// stretch of failures, not for every event.
+    async fn worker_message(&mut self, id: &str, msg: WorkerMessage) {
         let Some(live) = self.running.get_mut(id) else {
-            return Ok(());
+            return;
         };
-        match msg {
-            WorkerMessage::Event { event } => {
-                if live.progress.apply(&event) {
-                    let json = serde_json::to_string(&live.progress).unwrap_or_default();
-                    let key = id.to_string();
-                    db(&self.store, move |s| s.set_progress(&key, &json)).await?;
-                }
-                self.emit(id, convert::event_kind(&event)).await
-            }
+        let event = match msg {
+            WorkerMessage::Event { event } => event,
             report => {
                 live.report = Some(report);
-                Ok(())
+                return;
             }
+        };
+        let progress = live
+            .progress
+            .apply(&event)
+            .then(|| serde_json::to_string(&live.progress).unwrap_or_default());
+        if let TrainEvent::Warning { message } = &event {
+            tracing::warn!(trial.id = %id, %message, "worker warning");
+        }
+        let written = self.progress(id, progress, &event).await;
+        let Some(live) = self.running.get_mut(id) else {
+            return;
+        };
+        match (written, live.store_failing) {
+            (Err(e), false) => {
+                live.store_failing = true;
+                tracing::warn!(trial.id = %id, error = %e, "could not record the job's progress; training goes on");
+            }
+            (Ok(()), true) => {
+                live.store_failing = false;
+                tracing::info!(trial.id = %id, "recording the job's progress again");
+            }
+            _ => {}
         }
     }
 
-    async fn conclude(&mut self, id: &str, attempt: u32, outcome: Outcome) -> Result<(), JobError> {
+    async fn progress(
+        &mut self,
+        id: &str,
+        progress: Option<String>,
+        event: &TrainEvent,
+    ) -> Result<(), JobError> {
+        if let Some(json) = progress {
+            let key = id.to_string();
+            db(&self.store, move |s| s.set_progress(&key, &json)).await?;
+        }
+        self.emit(id, convert::event_kind(event)).await
+    }
+
+    /// Records how a worker ended; its `slot` is freed once that is written.
+    async fn conclude(
+        &mut self,
+        id: &str,
+        slot: usize,
+        attempt: u32,
+        outcome: Outcome,
+    ) -> Result<(), JobError> {
+        let slot = Some(slot);
         match outcome {
             Outcome::Succeeded(record) => {
                 let json = serde_json::to_string(&record).unwrap_or_default();
-                let key = id.to_string();
-                db(&self.store, move |s| s.set_result(&key, &json)).await?;
-                self.emit(id, pb::job_event::Kind::Result(convert::result(&record)))
-                    .await?;
                 tracing::info!(trial.id = %id, max_val_acc = record.max_val_acc, "trial succeeded");
-                self.finish(id, attempt, JobState::Succeeded, None, "finished".into())
-                    .await
+                let end = ended(JobState::Succeeded, None, "finished".into(), attempt);
+                let result = pb::job_event::Kind::Result(convert::result(&record));
+                let change = Change {
+                    result: Some(json),
+                    ..Change::state(end, vec![result])
+                };
+                self.settle(id, change, slot, After::Final).await
             }
             Outcome::Failed { class, message } => {
                 tracing::warn!(trial.id = %id, failure = %class, %message, "trial failed");
-                self.finish(id, attempt, JobState::Failed, Some(class), message)
-                    .await
+                let end = ended(JobState::Failed, Some(class), message, attempt);
+                self.finish(id, end, slot).await
             }
             Outcome::Cancelled => {
-                self.finish(
-                    id,
-                    attempt,
+                let end = ended(
                     JobState::Cancelled,
                     None,
                     "cancelled on request".into(),
-                )
-                .await
+                    attempt,
+                );
+                self.finish(id, end, slot).await
             }
             Outcome::Requeue(message) => {
-                self.set_state(id, JobState::Queued, None, message, attempt, None)
-                    .await?;
-                self.queue.push_front(id.to_string());
-                Ok(())
+                let update = moved(JobState::Queued, message, attempt, None);
+                let change = Change::state(update, Vec::new());
+                self.settle(id, change, slot, After::Requeue).await
             }
         }
     }
 
-    /// Ends a job for good: its state, its last event, its checkpoints removed and
-    /// its watchers released.
+    /// Ends a job for good: its state and last event, written however long that
+    /// takes; then its checkpoints are removed, its watchers released and `slot`
+    /// freed.
     async fn finish(
         &mut self,
         id: &str,
-        attempt: u32,
-        state: JobState,
-        failure: Option<FailureClass>,
-        message: String,
+        end: StateUpdate,
+        slot: Option<usize>,
     ) -> Result<(), JobError> {
-        let (key, update) = (
-            id.to_string(),
-            StateUpdate {
-                state,
-                failure,
-                message: message.clone(),
-                attempt,
-                started_ms: None,
-                finished_ms: Some(now_ms()),
-            },
-        );
-        db(&self.store, move |s| s.set_state(&key, &update)).await?;
-        self.state_event(id, state, failure, message, attempt)
-            .await?;
-        let dir = self.cfg.state_dir.join("checkpoints").join(id);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(trial.id = %id, error = %e, "could not remove checkpoints");
-            }
-        }
-        self.channels.remove(id);
-        self.seqs.remove(id);
-        Ok(())
+        self.settle(id, Change::state(end, Vec::new()), slot, After::Final)
+            .await
     }
 
-    async fn set_state(
-        &mut self,
-        id: &str,
-        state: JobState,
-        failure: Option<FailureClass>,
-        message: String,
-        attempt: u32,
-        started_ms: Option<i64>,
-    ) -> Result<(), JobError> {
-        let (key, update) = (
-            id.to_string(),
-            StateUpdate {
-                state,
-                failure,
-                message: message.clone(),
-                attempt,
-                started_ms,
-                finished_ms: None,
-            },
-        );
-        db(&self.store, move |s| s.set_state(&key, &update)).await?;
-        self.state_event(id, state, failure, message, attempt).await
-    }
-
-    async fn state_event(
-        &mut self,
-        id: &str,
-        state: JobState,
-        failure: Option<FailureClass>,
-        message: String,
-        attempt: u32,
-    ) -> Result<(), JobError> {
-        let change = pb::StateChange {
-            state: pb::JobState::from(state) as i32,
-            failure: vov_proto::convert::failure_to_pb(failure) as i32,
-            message,
-            attempt,
-        };
-        self.emit(id, pb::job_event::Kind::State(change)).await
+    /// Moves a job that goes on to another state, with its event.
+    async fn set_state(&mut self, id: &str, update: StateUpdate) -> Result<(), JobError> {
+        self.record(id, Change::state(update, Vec::new())).await
     }
 
     /// Stores the next event of a job and sends it to its watchers.
     async fn emit(&mut self, id: &str, kind: pb::job_event::Kind) -> Result<(), JobError> {
-        let last = match self.seqs.get(id) {
-            Some(&s) => s,
-            None => {
-                let key = id.to_string();
-                db(&self.store, move |s| s.get(&key))
-                    .await?
-                    .map_or(0, |r| r.last_seq)
-            }
-        };
-        let event = pb::JobEvent {
+        let event = Arc::new(pb::JobEvent {
             trial_id: id.to_string(),
-            seq: last + 1,
+            seq: self.last_seq(id).await? + 1,
             unix_ms: now_ms(),
             kind: Some(kind),
-        };
+        });
         let (key, body, seq) = (id.to_string(), event.encode_to_vec(), event.seq);
         db(&self.store, move |s| s.append_event(&key, seq, &body)).await?;
-        self.seqs.insert(id.to_string(), seq);
-        if let Some(tx) = self.channels.get(id) {
-            // No receiver is fine: nobody is watching.
-            let _ = tx.send(Arc::new(event));
-        }
+        self.announce(id, &[event]);
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! How a finished worker process turns into a job outcome: its own report first,
 //! then what the daemon asked of it, then how it died.
 
+use super::plain::plain;
 use super::protocol::{WorkerFailure, WorkerMessage};
 use super::state::FailureClass;
 use crate::train::TrainRecord;
@@ -50,13 +51,20 @@ fn signal_name(sig: i32) -> String {
         .map_or_else(|_| format!("signal {sig}"), |s| s.as_str().to_string())
 }
 
+/// The message with the worker's stderr tail, free of terminal control sequences
+/// (both come from the worker).
 fn with_tail(message: String, exit: &Exit) -> String {
-    if exit.stderr_tail.trim().is_empty() {
+    let tail = plain(&exit.stderr_tail);
+    let message = plain(&message);
+    if tail.trim().is_empty() {
         message
     } else {
-        format!("{message}; stderr: {}", exit.stderr_tail.trim())
+        format!("{message}; stderr: {}", tail.trim())
     }
 }
+
+/// What a write that found the disk full says, in the system's words.
+const DISK_FULL: [&str; 2] = ["No space left on device", "Disk quota exceeded"];
 
 /// Decides the outcome of a worker that reported `report` (its last result or
 /// failure line), ended as `exit`, and was stopped by the daemon for `stop`.
@@ -82,6 +90,7 @@ pub fn classify(report: Option<WorkerMessage>, exit: &Exit, stop: Option<StopRea
             WorkerFailure::InvalidSpec => failed(FailureClass::InvalidSpec, message),
             WorkerFailure::Diverged => failed(FailureClass::Diverged, message),
             WorkerFailure::Oom => failed(FailureClass::Oom, message),
+            WorkerFailure::DiskFull => failed(FailureClass::DiskFull, message),
             WorkerFailure::Interrupted => failed(
                 FailureClass::Killed,
                 format!("stopped by a signal this daemon did not send: {message}"),
@@ -91,6 +100,12 @@ pub fn classify(report: Option<WorkerMessage>, exit: &Exit, stop: Option<StopRea
     }
     if exit.oom_killed || exit.stderr_tail.contains("memory allocation of") {
         return failed(FailureClass::Oom, "the worker ran out of memory".into());
+    }
+    if DISK_FULL.iter().any(|m| exit.stderr_tail.contains(m)) {
+        return failed(
+            FailureClass::DiskFull,
+            "the worker stopped: a write found the disk full".into(),
+        );
     }
     match (exit.signal, exit.code) {
         (Some(sig), _) if [1, 2, 3, 15].contains(&sig) => failed(
@@ -201,5 +216,53 @@ mod tests {
         assert!(
             matches!(failed, Outcome::Failed { class: FailureClass::Crashed, ref message } if message.contains("code 3") && message.contains("panicked at x"))
         );
+    }
+
+    #[test]
+    fn full_disks_are_disk_full() {
+        let clean = exit(Some(0), None, "");
+        let report = Some(WorkerMessage::Failed {
+            class: WorkerFailure::DiskFull,
+            message: "cannot write checkpoint /s/checkpoints/t/checkpoint.safetensors: No space left on device (os error 28)".into(),
+        });
+        let outcome = classify(report, &clean, None);
+        assert!(
+            matches!(&outcome, Outcome::Failed { class: FailureClass::DiskFull, message } if message.contains("/s/checkpoints/t/checkpoint.safetensors")),
+            "{outcome:?}"
+        );
+        let unreported = exit(
+            Some(1),
+            None,
+            "Error: /s/checkpoints/t/lock: No space left on device (os error 28)",
+        );
+        let outcome = classify(None, &unreported, None);
+        assert!(
+            matches!(&outcome, Outcome::Failed { class: FailureClass::DiskFull, message } if message.contains("/s/checkpoints/t/lock")),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn messages_carry_no_terminal_controls() {
+        let tail = "\u{1b}[2m2024-01-01T00:00:00Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m vovd: boom\r\n\u{1b}[1mnext\u{1b}[0m\u{7}";
+        let report = Some(WorkerMessage::Failed {
+            class: WorkerFailure::Error,
+            message: "bad \u{1b}[31mthing\u{1b}[0m".into(),
+        });
+        for outcome in [
+            classify(None, &exit(None, Some(9), tail), None),
+            classify(report, &exit(Some(0), None, tail), None),
+        ] {
+            let Outcome::Failed { message, .. } = outcome else {
+                panic!("{outcome:?}");
+            };
+            assert!(
+                !message
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{message:?}"
+            );
+            assert!(message.contains("ERROR vovd: boom\nnext"), "{message:?}");
+        }
     }
 }

@@ -110,6 +110,8 @@ pub(super) enum Command {
     Drain(oneshot::Sender<()>),
     /// SIGKILL the worker `pid` of a job if it is still running.
     Escalate(String, u32),
+    /// Write a job's pending transition again (the last attempt failed).
+    Commit(String),
 }
 
 /// The cloneable handle to the job actor.

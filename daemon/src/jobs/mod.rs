@@ -6,6 +6,7 @@ mod actor;
 pub mod classify;
 pub mod convert;
 mod manager;
+pub mod plain;
 pub mod progress;
 pub mod protocol;
 pub mod state;

@@ -22,6 +22,10 @@ pub struct WorkerInput {
     pub data_dir: PathBuf,
     /// Checkpoint directory of this trial (locked by the worker while it runs).
     pub checkpoint_dir: PathBuf,
+    /// Where an unusable checkpoint is moved before the trial restarts from
+    /// epoch 1 (beside the checkpoint, with a `.corrupt` suffix, when unset).
+    #[serde(default)]
+    pub corrupt_dir: Option<PathBuf>,
 }
 
 /// Why a worker stopped without a result, as it reports it.
@@ -34,6 +38,8 @@ pub enum WorkerFailure {
     Diverged,
     /// Out of host or device memory.
     Oom,
+    /// A write (a checkpoint) failed because the disk or the quota is full.
+    DiskFull,
     /// Stopped on request after checkpointing; can resume.
     Interrupted,
     /// Any other error.

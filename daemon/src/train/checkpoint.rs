@@ -3,8 +3,10 @@
 //! the optimizer step and the history. Random streams are derived from (seed,
 //! epoch, batch), so the seed and the epoch count are the whole RNG state.
 //!
-//! Files are written to a temporary sibling and renamed, so a crash never leaves
-//! a half-written checkpoint behind.
+//! Files are written to a temporary sibling and renamed, so a crash or a full disk
+//! never leaves a half-written checkpoint behind; a write that fails because the
+//! disk is full is [`TrainError::DiskFull`]. A checkpoint that cannot be resumed
+//! from is [`TrainError::Unusable`], and [`set_aside`] moves it out of the way.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -82,6 +84,31 @@ fn err(path: &Path, reason: impl std::fmt::Display) -> TrainError {
     }
 }
 
+/// Whether an I/O error means the disk or the quota is full.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == libc::ENOSPC || code == libc::EDQUOT)
+}
+
+/// A failed write of `path`: [`TrainError::DiskFull`] when the disk is full.
+fn write_err(path: &Path, e: std::io::Error) -> TrainError {
+    if is_disk_full(&e) {
+        TrainError::DiskFull {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    } else {
+        err(path, e)
+    }
+}
+
+/// A checkpoint that cannot be resumed from.
+pub(super) fn unusable(path: &Path, reason: impl std::fmt::Display) -> TrainError {
+    TrainError::Unusable {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
 /// Writes a checkpoint atomically.
 pub fn save(
     path: &Path,
@@ -90,7 +117,7 @@ pub fn save(
     optimizer: &BTreeMap<String, Tensor>,
 ) -> Result<(), TrainError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| err(path, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| write_err(path, e))?;
     }
     let json = serde_json::to_string(meta).map_err(|e| err(path, e))?;
     let tensors: Vec<(String, &Tensor)> = params
@@ -99,27 +126,30 @@ pub fn save(
         .chain(optimizer.iter().map(|(k, v)| (format!("opt/{k}"), v)))
         .collect();
     let metadata = HashMap::from([(META_KEY.to_string(), json)]);
-    safetensors::serialize_to_file(tensors, Some(metadata), path).map_err(|e| err(path, e))?;
+    safetensors::serialize_to_file(tensors, Some(metadata), path).map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(io) => write_err(path, io),
+        other => err(path, other),
+    })?;
     // Make the rename durable before anyone relies on the file.
     std::fs::File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(|e| err(path, e))
+        .map_err(|e| write_err(path, e))
 }
 
-/// Reads a checkpoint onto `device`.
+/// Reads a checkpoint onto `device`; any flaw is [`TrainError::Unusable`].
 pub fn load(path: &Path, device: &Device) -> Result<Checkpoint, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| unusable(path, e))?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(path, format!("not a safetensors file: {e}")))?;
+        .map_err(|e| unusable(path, format!("not a safetensors file: {e}")))?;
     let json = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get(META_KEY))
-        .ok_or_else(|| err(path, "not a vov checkpoint (no vov metadata)"))?;
+        .ok_or_else(|| unusable(path, "not a vov checkpoint (no vov metadata)"))?;
     let meta: CheckpointMeta =
-        serde_json::from_str(json).map_err(|e| err(path, format!("bad metadata: {e}")))?;
+        serde_json::from_str(json).map_err(|e| unusable(path, format!("bad metadata: {e}")))?;
     if meta.format != FORMAT {
-        return Err(err(
+        return Err(unusable(
             path,
             format!(
                 "format {} is not supported (expected {FORMAT})",
@@ -128,7 +158,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint, TrainError> {
         ));
     }
     let tensors =
-        candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| err(path, e))?;
+        candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| unusable(path, e))?;
     let mut params = BTreeMap::new();
     let mut optimizer = BTreeMap::new();
     for (name, t) in tensors {
@@ -143,4 +173,74 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint, TrainError> {
         params,
         optimizer,
     })
+}
+
+/// Moves the unusable checkpoint `path` into `dir` as `<name>.<unix ms>.safetensors`
+/// (kept for inspection; nothing reads it again); returns where it went.
+pub fn set_aside(path: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let dest = dir.join(format!("{name}.{ms}.safetensors"));
+    std::fs::rename(path, &dest)?;
+    Ok(dest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_files_are_unusable_and_name_themselves() {
+        let tmp = tempfile::tempdir().unwrap();
+        let garbage = tmp.path().join("garbage.safetensors");
+        std::fs::write(&garbage, b"this is not a checkpoint at all").unwrap();
+        let empty = tmp.path().join("empty.safetensors");
+        std::fs::write(&empty, b"").unwrap();
+        for path in [&garbage, &empty, &tmp.path().join("missing.safetensors")] {
+            match load(path, &Device::Cpu) {
+                Err(e @ TrainError::Unusable { .. }) => {
+                    assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+                }
+                Err(e) => panic!("{}: expected Unusable, got {e}", path.display()),
+                Ok(_) => panic!("{} loaded", path.display()),
+            }
+        }
+    }
+
+    #[test]
+    fn set_aside_moves_the_file_into_its_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("trial").join(FILE_NAME);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"junk").unwrap();
+        let dest = set_aside(&path, &tmp.path().join("corrupt"), "trial").unwrap();
+        assert!(!path.exists());
+        assert_eq!(std::fs::read(&dest).unwrap(), b"junk");
+        assert!(
+            dest.starts_with(tmp.path().join("corrupt")),
+            "{}",
+            dest.display()
+        );
+    }
+
+    #[test]
+    fn full_disks_are_told_apart() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        assert!(is_disk_full(&full));
+        assert!(is_disk_full(&std::io::Error::from_raw_os_error(
+            libc::EDQUOT
+        )));
+        assert!(!is_disk_full(&std::io::Error::from_raw_os_error(
+            libc::EACCES
+        )));
+        let e = write_err(Path::new("/s/checkpoints/t/checkpoint.safetensors"), full);
+        assert!(matches!(e, TrainError::DiskFull { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot write checkpoint /s/checkpoints/t/checkpoint.safetensors: "),
+            "{e}"
+        );
+    }
 }

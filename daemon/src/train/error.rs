@@ -20,12 +20,30 @@ pub enum TrainError {
     /// The model could not be built.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// A checkpoint could not be written or read, or does not fit the run.
+    /// A checkpoint could not be written.
     #[error("checkpoint {}: {reason}", path.display())]
     Checkpoint {
         /// The checkpoint file.
         path: PathBuf,
         /// What went wrong.
+        reason: String,
+    },
+    /// A checkpoint could not be written because its disk (or the user's quota)
+    /// is full.
+    #[error("cannot write checkpoint {}: {reason}", path.display())]
+    DiskFull {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The system's words (`No space left on device`).
+        reason: String,
+    },
+    /// The checkpoint to resume from cannot be used: unreadable, truncated, not a
+    /// vov checkpoint, of another format, or written by another spec.
+    #[error("checkpoint {} is unreadable ({reason})", path.display())]
+    Unusable {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// Why.
         reason: String,
     },
     /// The run was cancelled; nothing is kept.

@@ -140,10 +140,7 @@ impl Run<'_, '_> {
         };
         let path = checkpoint::resolve(path);
         let ck = checkpoint::load(&path, &self.opts.device)?;
-        let bad = |reason: String| TrainError::Checkpoint {
-            path: path.clone(),
-            reason,
-        };
+        let bad = |reason: String| checkpoint::unusable(&path, reason);
         if !ck.meta.spec.resumable_as(self.spec) {
             return Err(bad(
                 "it was written by a different spec (only epochs may grow on resume)".into(),
