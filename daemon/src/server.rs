@@ -2,17 +2,33 @@
 //! authentication, the standard health and reflection services, optional TLS, and
 //! a graceful shutdown.
 //!
+//! Startup order: the job store opens and the job manager starts, then the
+//! server accepts on the bound listener, and only then is the daemon announced
+//! ready (the caller's `ready`, and systemd's READY=1), so that a daemon that
+//! cannot open its store never looks started.
+//!
+//! Connections are limited (see [`incoming`]): at most `max_connections`, each
+//! closed after `idle_timeout_secs` without a call in progress, dead peers found by
+//! HTTP/2 pings.
+//!
 //! Shutdown order: health reports NOT_SERVING and new submissions are refused;
 //! running workers are asked to checkpoint and stop (killed after the grace
 //! period) and re-queued for the next start; after the lame-duck time the listener
 //! closes and the store is released.
 
+mod activity;
+mod calls;
+mod conn;
+mod incoming;
+mod nofile;
+mod oversize;
+
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use vov_proto::pb::trainer_server::TrainerServer;
@@ -24,8 +40,15 @@ use crate::service::auth::BearerAuth;
 use crate::service::{host, TrainerService};
 use crate::store::{Store, StoreError};
 
-/// Largest request accepted: a trial spec is a few hundred bytes.
+/// Largest request accepted: a trial spec is a few hundred bytes. A larger one
+/// is `RESOURCE_EXHAUSTED`.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Largest response sent (a long job history).
+const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Calls in progress at once on one connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
 
 /// How long a stopping daemon waits for clients to close their connections.
 const CLOSE_CONNECTIONS: Duration = Duration::from_secs(3);
@@ -37,11 +60,19 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The job store could not be opened.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    #[error("{}: {source}", path.display())]
+    Store {
+        /// The store file.
+        path: PathBuf,
+        /// Why.
+        source: StoreError,
+    },
     /// The job manager could not start.
     #[error(transparent)]
     Jobs(#[from] JobError),
+    /// Announcing readiness failed.
+    #[error("{0}")]
+    Ready(String),
     /// The configured devices cannot be offered.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -84,26 +115,17 @@ fn manager_config(cfg: &DaemonConfig, slots: &[DeviceLabel]) -> Result<ManagerCo
     })
 }
 
-/// Runs the daemon on `listener` until `shutdown` resolves, then shuts down
-/// gracefully (see the module docs).
-pub async fn serve(
-    cfg: DaemonConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServeError> {
-    cfg.check_security()?;
-    let auth = BearerAuth::new(cfg.token()?);
-    if cfg.tls.is_none() && !cfg.listen.ip().is_loopback() {
-        tracing::warn!(listen = %cfg.listen, "listening beyond loopback without TLS: tokens travel in clear text");
-    }
+/// The Trainer service over a freshly opened store and a started job manager.
+async fn open_service(cfg: &DaemonConfig) -> Result<(JobManager, TrainerService), ServeError> {
     let gpus = gpu::discover();
     let slots = gpu::plan_slots(cfg.slots, &cfg.devices, &gpus, gpu::cuda_compiled())?;
     let offered: Vec<gpu::Gpu> = gpus
         .into_iter()
         .filter(|g| slots.contains(&DeviceLabel::Cuda(g.index)))
         .collect();
-    let store = Store::open(&cfg.store_path())?;
-    let jobs = JobManager::start(manager_config(&cfg, &slots)?, store).await?;
+    let path = cfg.store_path();
+    let store = Store::open(&path).map_err(|source| ServeError::Store { path, source })?;
+    let jobs = JobManager::start(manager_config(cfg, &slots)?, store).await?;
     let (data_dir, threads) = (cfg.data_dir.clone(), cfg.threads_per_slot);
     let host = tokio::task::spawn_blocking(move || host::gather(&data_dir, threads, &offered))
         .await
@@ -115,6 +137,58 @@ pub async fn serve(
         cfg.threads_per_slot,
         cfg.max_queued,
     );
+    Ok((jobs, service))
+}
+
+/// The most connections this process can hold: `max_connections`, lowered to fit
+/// the open-files limit (raised to its hard limit first).
+fn connection_cap(cfg: &DaemonConfig) -> usize {
+    let configured = cfg.connections.max;
+    let Some(nofile) = nofile::raise() else {
+        return configured;
+    };
+    let cap = nofile::connection_cap(configured, nofile, cfg.slots.max(cfg.devices.len()));
+    if cap < configured {
+        tracing::warn!(
+            max_connections = cap,
+            configured,
+            nofile,
+            "max_connections lowered to fit the open-files limit"
+        );
+    } else {
+        tracing::info!(max_connections = cap, nofile, "connection limit");
+    }
+    cap
+}
+
+/// The server with its limits and TLS.
+fn server_builder(cfg: &DaemonConfig) -> Result<Server, ServeError> {
+    let limits = &cfg.connections;
+    let mut builder = Server::builder()
+        .http2_keepalive_interval(Some(limits.keepalive))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+    if let Some(tls) = tls_config(cfg)? {
+        builder = builder.tls_config(tls)?;
+    }
+    Ok(builder)
+}
+
+/// Runs the daemon on `listener` until `shutdown` resolves, then shuts down
+/// gracefully (see the module docs). `ready` runs once the store is open and the
+/// server accepts calls.
+pub async fn serve(
+    cfg: DaemonConfig,
+    listener: TcpListener,
+    ready: impl FnOnce() -> Result<(), String>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    cfg.check_security()?;
+    let auth = BearerAuth::new(cfg.token()?);
+    if cfg.tls.is_none() && !cfg.listen.ip().is_loopback() {
+        tracing::warn!(listen = %cfg.listen, "listening beyond loopback without TLS: tokens travel in clear text");
+    }
+    let (jobs, service) = open_service(&cfg).await?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -131,28 +205,38 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
 
-    let mut builder = Server::builder();
-    if let Some(tls) = tls_config(&cfg)? {
-        builder = builder.tls_config(tls)?;
-    }
     let trainer = TrainerServer::new(service)
         .max_decoding_message_size(MAX_REQUEST_BYTES)
-        .max_encoding_message_size(16 * 1024 * 1024);
-    let router = builder
-        .add_service(health)
-        .add_service(InterceptedService::new(trainer, auth.clone()))
-        .add_service(InterceptedService::new(reflection_v1, auth.clone()))
-        .add_service(InterceptedService::new(reflection_v1alpha, auth));
+        .max_encoding_message_size(MAX_RESPONSE_BYTES);
+    let connections = activity::Connections::default();
+    let router = server_builder(&cfg)?
+        .add_service(calls::Tracked::new(health, connections.clone()))
+        .add_service(calls::Tracked::new(
+            InterceptedService::new(trainer, auth.clone()),
+            connections.clone(),
+        ))
+        .add_service(calls::Tracked::new(
+            InterceptedService::new(reflection_v1, auth.clone()),
+            connections.clone(),
+        ))
+        .add_service(calls::Tracked::new(
+            InterceptedService::new(reflection_v1alpha, auth),
+            connections.clone(),
+        ));
+    let incoming = incoming::accept(
+        listener,
+        connections.clone(),
+        connection_cap(&cfg),
+        cfg.connections.idle_timeout,
+    );
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(router.serve_with_incoming_shutdown(
-        TcpListenerStream::new(listener),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stop_rx.await;
+    }));
     tracing::info!(listen = %cfg.listen, slots = cfg.slots, threads_per_slot = cfg.threads_per_slot, tls = cfg.tls.is_some(), "serving");
-    // systemd Type=notify: ready once the socket is bound and the service is up (a
+    ready().map_err(ServeError::Ready)?;
+    // systemd Type=notify: ready once the store is open and the socket accepts (a
     // no-op outside systemd).
     if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
         tracing::warn!(error = %e, "sd_notify READY failed");

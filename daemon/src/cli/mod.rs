@@ -5,6 +5,7 @@ mod bench;
 mod check_kernels;
 mod devices;
 mod keys;
+mod logging;
 mod models;
 mod output;
 mod serve;
@@ -14,6 +15,8 @@ mod worker;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::config;
 use thiserror::Error;
 
 pub use bench::BenchArgs;
@@ -87,21 +90,12 @@ impl CliError {
     }
 }
 
-/// Logging for the commands other than `serve` (which follows its configuration):
-/// warnings and errors on stderr unless `RUST_LOG` says otherwise.
-fn init_cli_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    // `serve` follows its configuration's log format; the others log warnings
+    // and errors unless `RUST_LOG` says otherwise.
     if !matches!(cli.command, Command::Serve(_)) {
-        init_cli_logging();
+        logging::init(config::LogFormat::Plain, "warn");
     }
     match cli.command {
         Command::Models(args) => models::run(&args),

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::CliError;
-use crate::config::{self, DaemonConfig, LogFormat, Sources};
+use crate::config::{self, DaemonConfig, Sources};
 
 /// Where the configuration comes from; flags override the file and `VOVD__*`
 /// environment variables.
@@ -83,18 +83,6 @@ pub struct ServeArgs {
     pub config: ConfigArgs,
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Plain => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-}
-
 /// Installs the SIGTERM and SIGINT handlers now (before anything listens, so an
 /// early signal is never fatal) and returns the future that resolves on either.
 fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> {
@@ -112,7 +100,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, CliError> 
 
 pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
     let cfg = args.config.load()?;
-    init_logging(cfg.log_format);
+    super::logging::init(cfg.log_format, "info");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vovd")
@@ -127,12 +115,16 @@ pub(super) fn run(args: &ServeArgs) -> Result<ExitCode, CliError> {
         let addr = listener
             .local_addr()
             .map_err(|e| CliError::Failed(e.to_string()))?;
-        lock.publish(addr).map_err(CliError::Failed)?;
-        // The first stdout line tells scripts (and tests) the bound address.
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "vovd listening on {addr}").and_then(|()| out.flush());
-        drop(out);
-        crate::server::serve(cfg, listener, shutdown)
+        // Once the store is open and calls are accepted: the first stdout line
+        // tells scripts (and tests) the bound address.
+        let ready = || {
+            lock.publish(addr)?;
+            let mut out = std::io::stdout().lock();
+            // A closed stdout is no reason not to serve.
+            let _ = writeln!(out, "vovd listening on {addr}").and_then(|()| out.flush());
+            Ok(())
+        };
+        crate::server::serve(cfg, listener, ready, shutdown)
             .await
             .map_err(|e| CliError::Failed(e.to_string()))
     })?;

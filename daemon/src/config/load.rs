@@ -9,6 +9,7 @@ use std::time::Duration;
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
 
+use super::connections::{ConnectionLimits, RawConnections};
 use super::{ConfigError, DaemonConfig, LogFormat, TlsFiles};
 use crate::runtime::threads;
 
@@ -56,6 +57,10 @@ struct Raw {
     grace_period_secs: u64,
     max_attempts: u32,
     lame_duck_ms: u64,
+    max_connections: u32,
+    idle_timeout_secs: u64,
+    keepalive_secs: u64,
+    keepalive_timeout_secs: u64,
 }
 
 fn builder(src: &Sources) -> Result<Config, config::ConfigError> {
@@ -74,7 +79,11 @@ fn builder(src: &Sources) -> Result<Config, config::ConfigError> {
         .set_default("log_format", "plain")?
         .set_default("grace_period_secs", 30)?
         .set_default("max_attempts", 3)?
-        .set_default("lame_duck_ms", 500)?;
+        .set_default("lame_duck_ms", 500)?
+        .set_default("max_connections", 1024)?
+        .set_default("idle_timeout_secs", 300)?
+        .set_default("keepalive_secs", 60)?
+        .set_default("keepalive_timeout_secs", 20)?;
     if let Some(path) = &src.file {
         b = b.add_source(
             File::from(path.as_path())
@@ -184,6 +193,12 @@ fn validate(raw: Raw) -> Result<DaemonConfig, ConfigError> {
             return Err(ConfigError::invalid(key, "\"\"", "must not be empty"));
         }
     }
+    let connections = ConnectionLimits::validate(RawConnections {
+        max_connections: raw.max_connections,
+        idle_timeout_secs: raw.idle_timeout_secs,
+        keepalive_secs: raw.keepalive_secs,
+        keepalive_timeout_secs: raw.keepalive_timeout_secs,
+    })?;
     Ok(DaemonConfig {
         listen,
         state_dir: raw.state_dir,
@@ -198,6 +213,7 @@ fn validate(raw: Raw) -> Result<DaemonConfig, ConfigError> {
         grace_period: Duration::from_secs(raw.grace_period_secs),
         max_attempts: raw.max_attempts,
         lame_duck: Duration::from_millis(raw.lame_duck_ms),
+        connections,
     })
 }
 
@@ -264,6 +280,8 @@ mod tests {
             ("listen = \"nowhere\"", "listen = nowhere"),
             ("log_format = \"xml\"", "log_format = xml"),
             ("max_attempts = 0", "max_attempts"),
+            ("max_connections = 0", "max_connections = 0"),
+            ("idle_timeout_secs = -1", "idle_timeout_secs"),
             ("slotz = 3", "slotz"),
             ("tls_cert = \"/x.pem\"", "tls_key"),
             ("client_ca = \"/ca.pem\"", "client_ca"),
@@ -330,6 +348,10 @@ mod tests {
             "grace_period_secs",
             "max_attempts",
             "lame_duck_ms",
+            "max_connections",
+            "idle_timeout_secs",
+            "keepalive_secs",
+            "keepalive_timeout_secs",
         ] {
             assert!(
                 text.contains(&format!("{key} = ")),

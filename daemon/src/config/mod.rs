@@ -4,8 +4,10 @@
 //!
 //! Keys: `listen`, `state_dir`, `data_dir`, `slots`, `threads_per_slot`, `devices`,
 //! `token_file`, `tls_cert`, `tls_key`, `client_ca`, `max_queued`, `log_format`,
-//! `grace_period_secs`, `max_attempts`, `lame_duck_ms`.
+//! `grace_period_secs`, `max_attempts`, `lame_duck_ms`, and the connection keys
+//! `max_connections`, `idle_timeout_secs`, `keepalive_secs`, `keepalive_timeout_secs`.
 
+mod connections;
 mod load;
 
 use std::net::SocketAddr;
@@ -15,6 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
+pub use connections::ConnectionLimits;
 pub use load::{load, Sources, DEFAULT_CONFIG_PATH};
 
 /// A configuration problem; every variant names the key and the value.
@@ -102,6 +105,8 @@ pub struct DaemonConfig {
     /// Time between reporting NOT_SERVING and closing the listener on shutdown.
     #[serde(serialize_with = "secs")]
     pub lame_duck: Duration,
+    /// Limits on client connections.
+    pub connections: ConnectionLimits,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -188,6 +193,7 @@ impl DaemonConfig {
         out += &line("grace_period_secs", self.grace_period.as_secs().to_string());
         out += &line("max_attempts", self.max_attempts.to_string());
         out += &line("lame_duck_ms", self.lame_duck.as_millis().to_string());
+        out += &self.connections.to_toml();
         out
     }
 
