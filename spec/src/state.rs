@@ -93,15 +93,15 @@ named!(
         HostLost => "host_lost",
         /// No backend can ever start it (every one refused it).
         Unrunnable => "unrunnable",
-        /// Its host's disk filled up (the checkpoint, result or job store could not be written).
+        /// A write found its host's disk (or quota) full: a checkpoint, or the worker's own files.
         DiskFull => "disk_full",
     }
 );
 
 impl FailureClass {
     /// Whether a trial that failed so is placed again (attempts permitting):
-    /// host losses always, crashes, out-of-memory and outside kills only with
-    /// `retry_failed`, the rest never.
+    /// host losses always, crashes, out-of-memory, outside kills and full disks
+    /// only with `retry_failed`, the rest never.
     pub fn retried(self, retry_failed: bool) -> bool {
         match self {
             FailureClass::HostLost => true,
@@ -113,17 +113,18 @@ impl FailureClass {
         }
     }
 
-    /// What the class means, for help texts and the README.
+    /// What the class means, for help texts and the README (whether it is
+    /// retried is [`retried`](Self::retried)'s to say).
     pub fn meaning(self) -> &'static str {
         match self {
-            FailureClass::InvalidSpec => "the spec can never run (bad value, data set missing or malformed); never retried",
-            FailureClass::Crashed => "the worker died unexpectedly (a crash, or a signal such as kill -9); retried with retry_failed",
-            FailureClass::Oom => "the worker ran out of host or device memory; retried with retry_failed",
-            FailureClass::Killed => "the worker was told to stop by someone other than its daemon; retried with retry_failed",
-            FailureClass::Diverged => "the loss became NaN or infinite; never retried",
-            FailureClass::HostLost => "its host stopped answering or restarted, more often than max_attempts allows",
-            FailureClass::Unrunnable => "no host can ever start it (each refused it, e.g. it needs a GPU or a data set the host lacks)",
-            FailureClass::DiskFull => "the host's disk filled up while the trial wrote its checkpoint or result (the message names the path); retried with retry_failed",
+            FailureClass::InvalidSpec => "the spec can never run (a bad value, a data set missing or malformed)",
+            FailureClass::Crashed => "the worker died unexpectedly (a crash, or a signal such as `kill -9`) or could not be started",
+            FailureClass::Oom => "the worker ran out of host or device memory (an allocation failed, or the cgroup's OOM killer ended it)",
+            FailureClass::Killed => "the worker was terminated (SIGTERM, SIGINT, SIGHUP or SIGQUIT) by someone other than its daemon",
+            FailureClass::Diverged => "the loss became NaN or infinite",
+            FailureClass::HostLost => "its host stopped answering, or its daemon restarted during the trial more often than `max_attempts` allows",
+            FailureClass::Unrunnable => "no host can ever start it (each refused it, e.g. it needs a GPU or a data set the host lacks); decided by the client",
+            FailureClass::DiskFull => "a write found the host's disk or quota full (`No space left on device`): the worker's checkpoint, or its own files; the message names the file",
         }
     }
 }
