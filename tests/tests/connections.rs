@@ -13,6 +13,8 @@ use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
+use tokio_stream::StreamExt;
+use vov_proto::pb;
 use vov_tests::{bin, submit, tiny_spec, Daemon, DaemonOptions};
 
 /// Options with extra `VOVD__*` settings.
@@ -192,6 +194,7 @@ async fn idle_flood_under_a_low_fd_limit_costs_little_and_is_closed() {
     assert_eq!(status, Ok(ServingStatus::Serving), "during the flood");
     tokio::time::sleep(Duration::from_secs(2).saturating_sub(t0.elapsed())).await;
     let share = (cpu_secs(pid) - cpu0) / t0.elapsed().as_secs_f64();
+    println!("daemon CPU during the flood: {share:.3} of a core");
     assert!(share < 0.5, "the daemon used {share:.2} of a core");
 
     let all = flood.len();
@@ -227,6 +230,43 @@ async fn past_max_connections_the_idlest_connection_makes_room() {
 }
 
 #[tokio::test]
+async fn a_running_watch_outlives_the_idle_timeout_and_idle_clients_reconnect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_in(tmp.path(), with_env(&[("VOVD__IDLE_TIMEOUT_SECS", "1")]));
+    let mut client = daemon.client().await;
+    client
+        .submit(submit("t-long", "", tiny_spec(1000, 256, 32)))
+        .await
+        .unwrap();
+    let mut stream = client
+        .watch(pb::WatchRequest {
+            trial_id: "t-long".into(),
+            from_seq: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Three idle timeouts pass while the stream is open: it must stay open.
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut events = 0;
+    while let Ok(next) = tokio::time::timeout_at(until.into(), stream.next()).await {
+        let event = next.expect("the stream ended early").expect("event");
+        assert!(event.seq > 0);
+        events += 1;
+    }
+    assert!(events > 0, "no events in 3 s");
+    drop(stream);
+    // The client's connection is now idle past the timeout; its next call works.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let cancel = client
+        .cancel(pb::CancelRequest {
+            trial_id: "t-long".into(),
+        })
+        .await;
+    assert!(cancel.is_ok(), "{cancel:?}");
+}
+
+#[tokio::test]
 async fn an_oversized_request_is_resource_exhausted() {
     let tmp = tempfile::tempdir().unwrap();
     let daemon = Daemon::start_in(tmp.path(), DaemonOptions::default());
@@ -249,6 +289,8 @@ async fn logs_written_to_a_file_carry_no_colour_codes() {
     let mut daemon = Daemon::start_in(tmp.path(), DaemonOptions::default());
     let status = health(daemon.addr, Duration::from_secs(10)).await;
     assert_eq!(status, Ok(ServingStatus::Serving));
+    // Let the dropped client close its connection before this thread blocks.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(daemon.terminate().success());
     let log = daemon.log_text();
     assert!(log.contains("serving") && log.contains("stopped"), "{log}");

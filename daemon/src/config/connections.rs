@@ -103,7 +103,8 @@ mod tests {
 
     #[test]
     fn zero_is_refused_naming_the_key() {
-        let cases: [(&str, fn(&mut RawConnections)); 4] = [
+        type Spoil = fn(&mut RawConnections);
+        let cases: [(&str, Spoil); 4] = [
             ("max_connections = 0", |r| r.max_connections = 0),
             ("idle_timeout_secs = 0", |r| r.idle_timeout_secs = 0),
             ("keepalive_secs = 0", |r| r.keepalive_secs = 0),
