@@ -161,14 +161,45 @@ fn get(job: &pb::Job) -> (i32, i32) {
     (job.state, job.failure)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_full_disk_fails_the_trial_as_disk_full_and_the_daemon_recovers() {
-    let Some(fs) = Tmpfs::mount("8m") else {
-        return;
-    };
-    // The log lives off the small disk, so it stays readable.
+/// Waits, with the disk full, until the trial has failed (false) or its final
+/// state could not be written and it holds its slot without a worker (true).
+async fn failed_or_held(daemon: &Daemon, c: &mut TrainerClient<Channel>, id: &str) -> bool {
+    let deadline = Instant::now() + LONG;
+    loop {
+        let job = wait_for(c, id, LONG, |_| true).await;
+        if job.state == pb::JobState::Failed as i32 {
+            return false;
+        }
+        assert_eq!(job.state, pb::JobState::Running as i32, "{job:?}");
+        if daemon
+            .log_text()
+            .contains("could not record the job's new state")
+        {
+            assert!(workers_of(daemon.pid()).is_empty(), "the worker is gone");
+            assert_eq!(slots_free(c).await, 0, "the slot stays taken");
+            return true;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "neither failed nor held: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A tmpfs state directory whose log lives off it (so it stays readable).
+fn small_state(size: &str) -> Option<(Tmpfs, tempfile::TempDir)> {
+    let fs = Tmpfs::mount(size)?;
     let logs = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(logs.path().join("vovd.log"), fs.dir.join("vovd.log")).unwrap();
+    Some((fs, logs))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_fails_the_trial_as_disk_full_and_the_daemon_recovers() {
+    let Some((fs, _logs)) = small_state("8m") else {
+        return;
+    };
     let daemon = Daemon::start_in(&fs.dir, DaemonOptions::default());
     let mut c = daemon.client().await;
     let spec = tiny_spec(4, 1024, 32);
@@ -179,31 +210,7 @@ async fn a_full_disk_fails_the_trial_as_disk_full_and_the_daemon_recovers() {
     let filler = fs.dir.join("filler");
     fill(&filler);
 
-    // The next checkpoint cannot be written: the trial fails. Its final state may
-    // not fit on the disk either: then it stays running with its slot held.
-    let deadline = Instant::now() + LONG;
-    let mut held = false;
-    loop {
-        let job = wait_for(&mut c, "t-full", LONG, |_| true).await;
-        if job.state == pb::JobState::Failed as i32 {
-            break;
-        }
-        assert_eq!(job.state, pb::JobState::Running as i32, "{job:?}");
-        if daemon
-            .log_text()
-            .contains("could not record the job's new state")
-        {
-            assert!(workers_of(daemon.pid()).is_empty(), "the worker is gone");
-            assert_eq!(slots_free(&mut c).await, 0, "the slot stays taken");
-            held = true;
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "neither failed nor held: {job:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let held = failed_or_held(&daemon, &mut c, "t-full").await;
     assert!(serving(&daemon).await, "the daemon serves on a full disk");
     if held {
         // Still held a while later, however many retries went by.
@@ -265,6 +272,37 @@ async fn a_full_disk_fails_the_trial_as_disk_full_and_the_daemon_recovers() {
     assert!(again.created, "the failed trial is queued again");
     let job = wait_state(&mut c, "t-full", pb::JobState::Succeeded, LONG).await;
     assert!(job.result.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_killed_while_its_final_write_waits_resumes_the_trial() {
+    let Some((fs, _logs)) = small_state("8m") else {
+        return;
+    };
+    let mut daemon = Daemon::start_in(&fs.dir, DaemonOptions::default());
+    let mut c = daemon.client().await;
+    c.submit(submit("t-held", "d", tiny_spec(4, 1024, 32)))
+        .await
+        .unwrap();
+    let checkpoint = fs.dir.join("checkpoints/t-held").join(CHECKPOINT);
+    wait_file(&checkpoint, LONG).await;
+    let filler = fs.dir.join("filler");
+    fill(&filler);
+    if !failed_or_held(&daemon, &mut c, "t-held").await {
+        eprintln!("skipping the rest: the final state fitted on the full disk");
+        return;
+    }
+    daemon.kill9();
+    std::fs::remove_file(&filler).unwrap();
+
+    // The store still says running: the next start resumes it from its checkpoint.
+    let daemon = daemon.restart();
+    let mut c = daemon.client().await;
+    let job = wait_state(&mut c, "t-held", pb::JobState::Succeeded, LONG).await;
+    assert_eq!(job.attempt, 2, "{job:?}");
+    let result = job.result.expect("result");
+    assert!(result.resumed_from_epoch >= 1, "{result:?}");
+    assert_eq!(result.history.len(), 4);
 }
 
 /// A way to spoil a checkpoint file.
