@@ -297,3 +297,21 @@ pub fn workers_of(parent: u32) -> Vec<u32> {
         })
         .collect()
 }
+
+/// Every event of a job, from the first, until its stream ends.
+pub async fn events(client: &mut TrainerClient<Channel>, trial_id: &str) -> Vec<pb::JobEvent> {
+    use tokio_stream::StreamExt;
+    let mut stream = client
+        .watch(pb::WatchRequest {
+            trial_id: trial_id.into(),
+            from_seq: 1,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(e) = stream.next().await {
+        out.push(e.expect("event"));
+    }
+    out
+}

@@ -4,32 +4,12 @@
 
 use std::time::Duration;
 
-use tokio_stream::StreamExt;
 use vov_proto::pb;
 use vov_tests::{
-    alive, submit, tiny_spec, wait_for, wait_state, workers_of, Daemon, DaemonOptions,
+    alive, events, submit, tiny_spec, wait_for, wait_state, workers_of, Daemon, DaemonOptions,
 };
 
 const LONG: Duration = Duration::from_secs(120);
-
-async fn events(
-    c: &mut pb::trainer_client::TrainerClient<tonic::transport::Channel>,
-    id: &str,
-) -> Vec<pb::JobEvent> {
-    let mut s = c
-        .watch(pb::WatchRequest {
-            trial_id: id.into(),
-            from_seq: 1,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(e) = s.next().await {
-        out.push(e.unwrap());
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_killed_mid_trial_resumes_it_from_the_checkpoint() {

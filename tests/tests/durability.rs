@@ -13,14 +13,15 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
-use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use vov_proto::pb;
 use vov_proto::pb::trainer_client::TrainerClient;
-use vov_tests::{submit, tiny_spec, wait_for, wait_state, workers_of, Daemon, DaemonOptions};
+use vov_tests::{
+    events, submit, tiny_spec, wait_for, wait_state, workers_of, Daemon, DaemonOptions,
+};
 
 const LONG: Duration = Duration::from_secs(180);
 const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -92,24 +93,10 @@ fn fill(path: &Path) {
     }
 }
 
-/// Collects a job's events from the first until the stream ends.
+/// Collects a job's events from the first until the stream ends, in a task.
 fn watch(mut c: TrainerClient<Channel>, id: &str) -> JoinHandle<Vec<pb::JobEvent>> {
     let id = id.to_string();
-    tokio::spawn(async move {
-        let mut s = c
-            .watch(pb::WatchRequest {
-                trial_id: id,
-                from_seq: 1,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        let mut out = Vec::new();
-        while let Some(e) = s.next().await {
-            out.push(e.unwrap());
-        }
-        out
-    })
+    tokio::spawn(async move { events(&mut c, &id).await })
 }
 
 async fn slots_free(c: &mut TrainerClient<Channel>) -> u32 {
