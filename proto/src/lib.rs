@@ -4,6 +4,7 @@
 //! `vov-spec` are the only code the daemon and the client share.
 
 pub mod convert;
+pub mod taskdir;
 
 /// Generated messages, the `Trainer` client and the `Trainer` server.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
