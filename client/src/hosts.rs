@@ -107,11 +107,16 @@ impl HostInputs {
             env_hosts: var("VOVCTL_HOSTS"),
             env_token_file: var("VOVCTL_TOKEN_FILE").map(PathBuf::from),
             env_tls_ca: var("VOVCTL_TLS_CA").map(PathBuf::from),
-            user_file: std::env::var_os("HOME")
-                .map(|h| Path::new(&h).join(".config/vov/hosts.toml"))
-                .filter(|p| p.is_file()),
+            user_file: user_file(),
         }
     }
+}
+
+/// The user file, `~/.config/vov/hosts.toml`, when it exists.
+pub fn user_file() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".config/vov/hosts.toml"))
+        .filter(|p| p.is_file())
 }
 
 /// Expands a leading `~/`.
@@ -153,9 +158,11 @@ fn read_user_file(path: &Path) -> Result<HostsDef, HostsError> {
         message,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let table: toml::Table = text
+    let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| err(e.to_string()))?;
+    // Its `[slurm]` table is the Slurm backend's (see `backend::slurm::config`).
+    table.remove("slurm");
     let doc = format!(
         "name = \"user\"\n[hosts]\n{}",
         toml::to_string(&table).map_err(|e| err(e.to_string()))?

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod hosts;
 pub mod local;
 pub mod progress;
+#[cfg(test)]
+mod readme;
 pub mod report;
 pub mod schedule;
 pub mod store;

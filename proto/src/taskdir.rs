@@ -9,6 +9,7 @@
 //! WORK/trials/ID/attempt        the attempt number vovctl submitted last, as text
 //! WORK/trials/ID/events.pb      JobEvents, length-delimited, seq from 1 without gaps
 //! WORK/trials/ID/result-N.pb    the final Job of attempt N (written once, atomically)
+//! WORK/trials/ID/job            the batch job of the last attempt: `JOB ATTEMPT` (vovctl)
 //! WORK/trials/ID/checkpoint/    the trial's checkpoint, resumed by a requeued run
 //! WORK/trials/ID/log/           the batch system's stdout and stderr of each run
 //! ```
@@ -72,6 +73,12 @@ impl TrialDir {
         self.root.join(format!("result-{attempt}.pb"))
     }
 
+    /// The batch job of the last attempt submitted, as the batch system names it
+    /// (a Slurm array task `123_4`), and that attempt: `JOB ATTEMPT`.
+    pub fn batch_job(&self) -> PathBuf {
+        self.root.join("job")
+    }
+
     /// The checkpoint folder.
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint")
@@ -98,10 +105,7 @@ impl TrialDir {
     /// The attempt number last submitted (0 when none was).
     pub fn read_attempt(&self) -> io::Result<u32> {
         match std::fs::read_to_string(self.attempt()) {
-            Ok(text) => text
-                .trim()
-                .parse()
-                .map_err(|e| invalid(&self.attempt(), e)),
+            Ok(text) => text.trim().parse().map_err(|e| invalid(&self.attempt(), e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
         }
@@ -228,7 +232,10 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> io::Error {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;

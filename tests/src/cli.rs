@@ -19,6 +19,9 @@ pub fn vovctl(home: &Path) -> Command {
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("NO_COLOR", "1");
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("VOVCTL_SLURM__")) {
+        cmd.env_remove(key);
+    }
     cmd
 }
 

@@ -8,6 +8,7 @@
 //! such as [`grpc::GrpcBackend`].
 
 pub mod grpc;
+pub mod slurm;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -16,6 +17,32 @@ use async_trait::async_trait;
 use thiserror::Error;
 use tokio_stream::Stream;
 use vov_proto::pb;
+
+/// The kinds of backend a sweep can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// `vovd` hosts over gRPC (or a local vovd started for the run).
+    Fleet,
+    /// A Slurm cluster: trials become job array tasks.
+    Slurm,
+}
+
+impl BackendKind {
+    /// Its name, as flags and the store spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Fleet => "fleet",
+            BackendKind::Slurm => "slurm",
+        }
+    }
+
+    /// The kind named `s`.
+    pub fn parse(s: &str) -> Option<Self> {
+        [BackendKind::Fleet, BackendKind::Slurm]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
 
 /// Deadline of one call to a backend.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);

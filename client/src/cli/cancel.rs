@@ -5,11 +5,14 @@ use std::process::ExitCode;
 use clap::Args;
 use vov_proto::pb;
 
-use super::common::{stored_hosts, HostArgs, StoreArgs};
+use super::common::{stored_target, HostArgs, StoreArgs};
+use super::target::Target;
 use super::CliError;
 use crate::backend::grpc::request;
+use crate::backend::slurm::SlurmBackend;
+use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig};
-use crate::store::TrialState;
+use crate::store::{TrialRow, TrialState};
 
 /// Arguments of `vovctl cancel`.
 #[derive(Debug, Args)]
@@ -45,10 +48,43 @@ pub(super) async fn run(args: CancelArgs) -> Result<ExitCode, CliError> {
         store.sweep_of(&args.target).map_err(err)?
     };
     // The placed trials' URLs say where; the sweep's hosts give the credentials.
-    let (cfg, _, _) = stored_hosts(&args.hosts, &store, sweep.as_deref())?;
+    let (target, _) = stored_target(&args.hosts, &store, sweep.as_deref())?;
     let mut cancelled = 0;
     let mut failures = 0;
-    for t in trials.iter().filter(|t| !t.state.is_final()) {
+    let open: Vec<&TrialRow> = trials.iter().filter(|t| !t.state.is_final()).collect();
+    let slurm = match &target {
+        Target::Slurm(cfg) => Some(SlurmBackend::new(cfg.clone())),
+        Target::Fleet(..) => None,
+    };
+    let (on_slurm, open): (Vec<&TrialRow>, Vec<&TrialRow>) = match &slurm {
+        Some(backend) => open
+            .into_iter()
+            .partition(|t| t.host.as_deref() == Some(backend.name())),
+        None => (Vec::new(), open),
+    };
+    if let Some(backend) = slurm.as_ref().filter(|_| !on_slurm.is_empty()) {
+        // One scancel for every array task of the sweep.
+        let ids: Vec<String> = on_slurm.iter().map(|t| t.trial_id.clone()).collect();
+        match backend.cancel_many(&ids).await {
+            Ok(_) => {
+                for id in &ids {
+                    store
+                        .set_state(id, TrialState::Cancelled, "", "cancelled on request")
+                        .map_err(err)?;
+                }
+                cancelled += ids.len();
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", backend.name());
+                failures += ids.len();
+            }
+        }
+    }
+    let cfg = match &target {
+        Target::Fleet(cfg, _) => cfg.clone(),
+        Target::Slurm(_) => HostsConfig::default(),
+    };
+    for t in open {
         match &t.host {
             None => {
                 store

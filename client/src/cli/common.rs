@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::CliError;
+use crate::backend::BackendKind;
 use crate::hosts::{self, HostInputs, HostsConfig, Source};
 use crate::store::{ResultsStore, StoreError, SweepSettings};
 use crate::sweep::HostsDef;
@@ -68,6 +69,11 @@ pub struct HostArgs {
     /// CA bundle for TLS hosts [env: VOVCTL_TLS_CA].
     #[arg(long, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// Run on vovd hosts (fleet) or submit to Slurm (slurm) [default: the sweep's
+    /// earlier backend; else fleet with --hosts or VOVCTL_HOSTS; else slurm when the
+    /// sweep file, ~/.config/vov/hosts.toml or VOVCTL_SLURM__* has a [slurm] table].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub backend: Option<BackendKind>,
 }
 
 impl HostArgs {
@@ -85,26 +91,32 @@ impl HostArgs {
     }
 }
 
-/// How a sweep in the store is run: its remembered `[hosts]` in their place in
-/// [`HostArgs::resolve`]'s order, and its remembered settings (`None` for a sweep
-/// registered before the store remembered them).
-pub(super) fn stored_hosts(
+/// Writes text to stdout; a closed pipe is fine.
+pub(super) fn print(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Where a sweep in the store runs (see [`target::resolve`](super::target::resolve)),
+/// with its remembered settings.
+pub(super) fn stored_target(
     args: &HostArgs,
     store: &ResultsStore,
     sweep: Option<&str>,
-) -> Result<(HostsConfig, Source, Option<SweepSettings>), CliError> {
+) -> Result<(super::target::Target, Option<SweepSettings>), CliError> {
     let settings = match sweep {
         Some(name) => store
             .settings(name)
             .map_err(|e| CliError::Usage(e.to_string()))?,
         None => None,
     };
-    let (cfg, source) = args.resolve(settings.as_ref().and_then(|s| s.hosts.as_ref()))?;
-    Ok((cfg, source, settings))
-}
-
-/// Writes text to stdout; a closed pipe is fine.
-pub(super) fn print(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    let target = super::target::resolve(
+        args,
+        super::target::SweepTarget {
+            hosts: settings.as_ref().and_then(|s| s.hosts.as_ref()),
+            slurm: settings.as_ref().and_then(|s| s.slurm.as_ref()),
+            backend: settings.as_ref().and_then(|s| s.backend),
+        },
+    )?;
+    Ok((target, settings))
 }

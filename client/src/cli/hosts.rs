@@ -6,10 +6,14 @@ use std::process::ExitCode;
 use clap::Args;
 use vov_proto::pb;
 
-use super::common::{print, stored_hosts, HostArgs, StoreArgs};
+use super::common::{print, stored_target, HostArgs, StoreArgs};
+use super::target::{self, SweepTarget, Target};
 use super::CliError;
 use crate::backend::grpc::request;
-use crate::hosts::{self, HostsConfig, Source};
+use crate::backend::slurm::config::SlurmConfig;
+use crate::backend::slurm::SlurmBackend;
+use crate::backend::Backend;
+use crate::hosts::{self, Source};
 use crate::report::table::markdown_table;
 
 /// Arguments of `vovctl hosts`.
@@ -28,16 +32,21 @@ pub struct HostsArgs {
     pub store: StoreArgs,
 }
 
-/// The hosts for `vovctl hosts [SWEEP]`: a sweep file's `[hosts]`, or those a
-/// sweep in the store remembers.
-fn resolve(args: &HostsArgs) -> Result<(HostsConfig, Source), CliError> {
+/// The backend for `vovctl hosts [SWEEP]`: a sweep file's `[hosts]` or
+/// `[slurm]`, or those a sweep in the store remembers.
+fn resolve(args: &HostsArgs) -> Result<Target, CliError> {
     let Some(sweep) = &args.sweep else {
-        return args.hosts.resolve(None);
+        return target::resolve(&args.hosts, SweepTarget::default());
     };
     let file = Path::new(sweep);
     if file.is_file() {
         let sw = crate::sweep::load(file, &[]).map_err(|e| CliError::Usage(e.to_string()))?;
-        return args.hosts.resolve(sw.def.hosts.as_ref());
+        let on = SweepTarget {
+            hosts: sw.def.hosts.as_ref(),
+            slurm: sw.def.slurm.as_ref(),
+            backend: None,
+        };
+        return target::resolve(&args.hosts, on);
     }
     let store = args.store.open_existing()?;
     if !store
@@ -49,12 +58,60 @@ fn resolve(args: &HostsArgs) -> Result<(HostsConfig, Source), CliError> {
             args.store.store.display()
         )));
     }
-    let (cfg, source, _) = stored_hosts(&args.hosts, &store, Some(sweep))?;
-    Ok((cfg, source))
+    Ok(stored_target(&args.hosts, &store, Some(sweep))?.0)
+}
+
+/// The Slurm partition's nodes, from one `sinfo` call.
+async fn slurm_nodes(cfg: &SlurmConfig, json: bool) -> Result<ExitCode, CliError> {
+    let backend = SlurmBackend::new(cfg.clone());
+    let nodes = backend
+        .nodes()
+        .await
+        .map_err(|e| CliError::Connection(format!("{}: {e}", backend.name())))?;
+    if json {
+        let list: Vec<_> = nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "node": n.name, "partition": n.partition, "state": n.state,
+                    "cpus": n.cpus, "memory_mb": n.memory_mb, "gpus": n.gpus,
+                })
+            })
+            .collect();
+        print(&(serde_json::to_string_pretty(&list).unwrap_or_default() + "\n"));
+    } else {
+        let rows: Vec<Vec<String>> = nodes
+            .iter()
+            .map(|n| {
+                vec![
+                    n.name.clone(),
+                    n.partition.clone(),
+                    n.state.clone(),
+                    n.cpus.to_string(),
+                    n.memory_mb.to_string(),
+                    n.gpus.to_string(),
+                ]
+            })
+            .collect();
+        print(&markdown_table(
+            &["node", "partition", "state", "cpus", "memory MB", "gpus"],
+            &rows,
+        ));
+    }
+    if nodes.is_empty() {
+        return Err(CliError::Connection(format!(
+            "{}: sinfo lists no nodes",
+            backend.name()
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(super) async fn run(args: HostsArgs) -> Result<ExitCode, CliError> {
-    let (cfg, source) = resolve(&args)?;
+    let (cfg, source) = match resolve(&args)? {
+        Target::Slurm(cfg) => return slurm_nodes(&cfg, args.json).await,
+        Target::Fleet(cfg, source) => (cfg, source),
+    };
     if source == Source::None {
         print("no hosts configured (--hosts, VOVCTL_HOSTS, the sweep's [hosts], ~/.config/vov/hosts.toml): `vovctl sweep` would start a local vovd\n");
         return Ok(ExitCode::SUCCESS);

@@ -10,6 +10,7 @@ mod hosts;
 mod results;
 mod status;
 mod sweep;
+mod target;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use vov_proto::pb;
 
-use super::common::{print, stored_hosts, HostArgs, StoreArgs};
+use super::common::{print, stored_target, HostArgs, StoreArgs};
+use super::target::Target;
 use super::{outcome, CliError};
 use crate::backend::grpc::request;
 use crate::hosts::{self, HostsConfig, Source};
@@ -94,7 +95,25 @@ async fn collect(
     sweep: &str,
     host_args: &HostArgs,
 ) -> Result<usize, CliError> {
-    let (mut cfg, source, _) = stored_hosts(host_args, store, Some(sweep))?;
+    let (target, _) = stored_target(host_args, store, Some(sweep))?;
+    if let Some(backend) = target.slurm_backend() {
+        // The work directory holds every trial's files, whoever submitted it.
+        let jobs = backend
+            .list(sweep)
+            .await
+            .map_err(|e| CliError::Connection(format!("{}: {e}", backend.name())))?;
+        let mut new = 0;
+        for job in &jobs {
+            store
+                .adopt_remote(sweep, job)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            new += usize::from(record(store, backend.name(), job)?);
+        }
+        return Ok(new);
+    }
+    let Target::Fleet(mut cfg, source) = target else {
+        unreachable!("a Slurm target has its backend");
+    };
     // No hosts: the local vovd a local run used, when there was one.
     let mut local = None;
     if source == Source::None {

@@ -7,16 +7,19 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::common::{print, stored_hosts, HostArgs, StoreArgs};
+use super::common::{print, stored_target, HostArgs, StoreArgs};
+use super::target::{self, SweepTarget, Target};
 use super::{outcome, CliError};
 use crate::backend::grpc::{request, GrpcBackend};
-use crate::hosts::{self, Host, HostsConfig, Source};
+use crate::backend::Backend;
+use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
 use crate::progress::{JsonUi, PlainUi, TtyUi, Ui};
 use crate::report::{self, table};
 use crate::schedule::{self, Options, Summary};
 use crate::store::{ResultsStore, SweepSettings, TrialRow, TrialState};
 use crate::sweep;
+use std::sync::Arc;
 
 /// How a run follows its trials.
 #[derive(Debug, Args, Clone)]
@@ -88,9 +91,10 @@ pub struct AttachArgs {
     pub follow: FollowArgs,
 }
 
-/// The hosts to run on: the configured ones, or a local vovd started for the run.
+/// The backends to run on: the configured hosts, a local vovd started for the
+/// run, or a Slurm cluster.
 struct Fleet {
-    hosts: Vec<Host>,
+    backends: Vec<Arc<dyn Backend>>,
     local: Option<LocalDaemon>,
 }
 
@@ -104,15 +108,22 @@ pub(super) fn local_state_dir(store: &std::path::Path) -> PathBuf {
     store.with_file_name(name)
 }
 
-fn fleet(
-    cfg: &HostsConfig,
-    source: Source,
-    store: &std::path::Path,
-    follow: &FollowArgs,
-) -> Result<Fleet, CliError> {
-    if source != Source::None {
+fn fleet(target: &Target, store: &std::path::Path, follow: &FollowArgs) -> Result<Fleet, CliError> {
+    if let Some(backend) = target.slurm_backend() {
+        return Ok(Fleet {
+            backends: vec![backend],
+            local: None,
+        });
+    }
+    let Target::Fleet(cfg, source) = target else {
+        unreachable!("a Slurm target has its backend");
+    };
+    if *source != Source::None {
         let hosts = hosts::connect(cfg).map_err(|e| CliError::Usage(e.to_string()))?;
-        return Ok(Fleet { hosts, local: None });
+        return Ok(Fleet {
+            backends: GrpcBackend::fleet(hosts),
+            local: None,
+        });
     }
     let local = LocalDaemon::start(
         &local_state_dir(store),
@@ -126,7 +137,7 @@ fn fleet(
     };
     let hosts = hosts::connect(&local_cfg).map_err(|e| CliError::Usage(e.to_string()))?;
     Ok(Fleet {
-        hosts,
+        backends: GrpcBackend::fleet(hosts),
         local: Some(local),
     })
 }
@@ -150,7 +161,7 @@ async fn follow(
     let sweep = opts.sweep.clone();
     let detach = opts.detach;
     let mut ui = ui(args.json);
-    let result = schedule::run(store, GrpcBackend::fleet(fleet.hosts), opts, ui.as_mut()).await;
+    let result = schedule::run(store, fleet.backends, opts, ui.as_mut()).await;
     if let Some(local) = fleet.local {
         // Remember the local machine's fingerprint for dry-run ETAs.
         if let Ok(Some(fp)) = store.host_fingerprint(&local.url) {
@@ -211,23 +222,42 @@ fn lease(args: &FollowArgs) -> Duration {
 /// `vovctl sweep FILE`.
 pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     let sw = sweep::load(&args.file, &args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
-    let (cfg, source) = args.hosts.resolve(sw.def.hosts.as_ref())?;
+    // A dry run writes nothing: no store is created, registered or migrated.
+    let read_only = args.store.open_read_only()?;
+    let before = match &read_only {
+        Some(s) => s
+            .settings(&sw.def.name)
+            .map_err(|e| CliError::Usage(e.to_string()))?
+            .and_then(|s| s.backend),
+        None => None,
+    };
+    let target = target::resolve(
+        &args.hosts,
+        SweepTarget {
+            hosts: sw.def.hosts.as_ref(),
+            slurm: sw.def.slurm.as_ref(),
+            backend: before,
+        },
+    )?;
     if args.dry_run {
-        // A dry run writes nothing: no store is created, registered or migrated.
-        let store = args.store.open_read_only()?;
-        return dry_run(store.as_ref(), &sw, &cfg, source, args.rerun).await;
+        return dry_run(read_only.as_ref(), &sw, &target, args.rerun).await;
     }
+    drop(read_only);
     let mut store = args.store.open()?;
+    let settings = SweepSettings {
+        backend: Some(target.kind()),
+        ..SweepSettings::of(&sw.def)
+    };
     store
         .register(&sw.def.name, &args.file.display().to_string(), &sw.trials)
-        .and_then(|()| store.remember(&sw.def.name, &SweepSettings::of(&sw.def)))
+        .and_then(|()| store.remember(&sw.def.name, &settings))
         .map_err(|e| CliError::Usage(e.to_string()))?;
     if args.rerun {
         store
             .reset(&sw.def.name)
             .map_err(|e| CliError::Usage(e.to_string()))?;
     }
-    let fleet = fleet(&cfg, source, &args.store.store, &args.follow)?;
+    let fleet = fleet(&target, &args.store.store, &args.follow)?;
     let opts = Options {
         sweep: sw.def.name.clone(),
         lease: lease(&args.follow),
@@ -252,8 +282,8 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
             args.store.store.display()
         )));
     }
-    let (cfg, source, settings) = stored_hosts(&args.hosts, &store, Some(&args.sweep))?;
-    let fleet = fleet(&cfg, source, &args.store.store, &args.follow)?;
+    let (target, settings) = stored_target(&args.hosts, &store, Some(&args.sweep))?;
+    let fleet = fleet(&target, &args.store.store, &args.follow)?;
     // A sweep registered before settings were remembered runs with the file defaults.
     let (max_attempts, retry_failed) = settings.map_or(
         (
@@ -276,8 +306,7 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
 async fn dry_run(
     store: Option<&ResultsStore>,
     sw: &sweep::Sweep,
-    cfg: &HostsConfig,
-    source: Source,
+    target: &Target,
     rerun: bool,
 ) -> Result<ExitCode, CliError> {
     let finished = |id: &str| {
@@ -290,7 +319,21 @@ async fn dry_run(
         .iter()
         .filter(|t| rerun || !finished(&t.id))
         .collect();
-    let (placement, slots, fingerprints) = plan_hosts(store, cfg, source).await;
+    let (placement, slots, fingerprints) = match target {
+        Target::Fleet(cfg, source) => plan_hosts(store, cfg, *source).await,
+        Target::Slurm(cfg) => {
+            let name = format!(
+                "slurm {}",
+                cfg.partition.as_deref().unwrap_or("default partition")
+            );
+            let parallel = if cfg.max_parallel == 0 {
+                sw.trials.len()
+            } else {
+                cfg.max_parallel as usize
+            };
+            (vec![name], parallel.max(1), Vec::new())
+        }
+    };
     let mut table_rows = Vec::new();
     let mut eta_s = 0.0;
     let mut eta_known = true;

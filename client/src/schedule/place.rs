@@ -232,6 +232,9 @@ impl Scheduler<'_> {
             return Ok(());
         };
         t.force = false;
+        // The backend's word on where it went (a Slurm array task) stays in the
+        // store's message until the trial's next state.
+        let message = sub.job.message.clone();
         t.row.attempt += 1;
         t.row.last_seq = 0;
         t.host = Some(h);
@@ -244,7 +247,7 @@ impl Scheduler<'_> {
             host: url,
             attempt,
         });
-        self.set_state(id, TrialState::Queued, None, "")?;
+        self.set_state(id, TrialState::Queued, None, &message)?;
         self.watch(h, id, from, Duration::ZERO);
         Ok(())
     }

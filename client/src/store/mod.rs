@@ -19,6 +19,7 @@ pub use state::TrialState;
 /// The results store schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = schema::CURRENT;
 
+use crate::backend::BackendKind;
 use crate::sweep::{HostsDef, Trial};
 
 /// How a sweep's file says to run it, remembered with the sweep so that the
@@ -32,6 +33,10 @@ pub struct SweepSettings {
     pub max_attempts: u32,
     /// Whether crashed or out-of-memory trials are retried.
     pub retry_failed: bool,
+    /// The backend it ran on, when one was chosen.
+    pub backend: Option<BackendKind>,
+    /// The file's `[slurm]` table, when it has one.
+    pub slurm: Option<toml::Table>,
 }
 
 impl SweepSettings {
@@ -57,6 +62,8 @@ impl SweepSettings {
             }),
             max_attempts: def.max_attempts,
             retry_failed: def.retry_failed,
+            backend: None,
+            slurm: def.slurm.clone(),
         }
     }
 }
@@ -330,12 +337,14 @@ impl ResultsStore {
     /// Remembers how a sweep's file says to run it (see [`SweepSettings`]).
     pub fn remember(&self, sweep: &str, settings: &SweepSettings) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sweeps SET hosts = ?2, max_attempts = ?3, retry_failed = ?4 WHERE name = ?1",
+            "UPDATE sweeps SET hosts = ?2, max_attempts = ?3, retry_failed = ?4, backend = ?5, slurm = ?6 WHERE name = ?1",
             params![
                 sweep,
                 settings.hosts.as_ref().map(hosts_json),
                 settings.max_attempts,
-                settings.retry_failed
+                settings.retry_failed,
+                settings.backend.map(BackendKind::as_str),
+                settings.slurm.as_ref().map(|t| toml::to_string(t).unwrap_or_default()),
             ],
         )?;
         Ok(())
@@ -345,21 +354,35 @@ impl ResultsStore {
     /// or one registered before the store remembered settings, or known only from
     /// its hosts.
     pub fn settings(&self, sweep: &str) -> Result<Option<SweepSettings>, StoreError> {
-        let row: Option<(Option<String>, Option<u32>, Option<bool>)> = self
+        type SettingsRow = (
+            Option<String>,
+            Option<u32>,
+            Option<bool>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<SettingsRow> = self
             .conn
             .query_row(
-                "SELECT hosts, max_attempts, retry_failed FROM sweeps WHERE name = ?1",
+                "SELECT hosts, max_attempts, retry_failed, backend, slurm FROM sweeps WHERE name = ?1",
                 [sweep],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let Some((hosts, Some(max_attempts), retry_failed)) = row else {
+        let Some((hosts, Some(max_attempts), retry_failed, backend, slurm)) = row else {
             return Ok(None);
         };
+        let bad = |what: &str| StoreError::Corrupt(format!("(the {what} of sweep {sweep})"));
         Ok(Some(SweepSettings {
             hosts: hosts.map(|h| hosts_from_json(sweep, &h)).transpose()?,
             max_attempts,
             retry_failed: retry_failed.unwrap_or(false),
+            backend: backend
+                .map(|b| BackendKind::parse(&b).ok_or_else(|| bad("backend")))
+                .transpose()?,
+            slurm: slurm
+                .map(|t| t.parse::<toml::Table>().map_err(|_| bad("[slurm] table")))
+                .transpose()?,
         }))
     }
 

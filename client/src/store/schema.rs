@@ -21,6 +21,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sweeps ADD COLUMN hosts TEXT;
      ALTER TABLE sweeps ADD COLUMN max_attempts INTEGER;
      ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;",
+    // 2 -> 3: a sweep remembers its backend ('fleet' or 'slurm'; NULL: chosen
+    // from the hosts as before) and its file's `[slurm]` table (TOML, NULL when
+    // the file has none).
+    "ALTER TABLE sweeps ADD COLUMN backend TEXT;
+     ALTER TABLE sweeps ADD COLUMN slurm TEXT;",
 ];
 
 /// Version 0: the tables as first released (files without a version are these).

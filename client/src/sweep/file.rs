@@ -83,10 +83,13 @@ pub struct SweepDef {
     pub random: Option<RandomDef>,
     /// Hosts named by the file.
     pub hosts: Option<HostsDef>,
+    /// The file's `[slurm]` table, checked when the Slurm backend resolves it
+    /// (`backend::slurm::config`).
+    pub slurm: Option<toml::Table>,
 }
 
 /// The top-level tables (beside `name` and the sweep-level keys of [`params`]).
-const SECTIONS: &[&str] = &["base", "grid", "trial", "random", "hosts"];
+const SECTIONS: &[&str] = &["base", "grid", "trial", "random", "hosts", "slurm"];
 
 fn check_top(doc: &toml::Table) -> Result<(), SweepError> {
     let known = |k: &str| k == "name" || params::find(k).is_some() || SECTIONS.contains(&k);
@@ -377,6 +380,10 @@ pub fn parse(text: &str, file: &str) -> Result<SweepDef, SweepError> {
         hosts: doc
             .get("hosts")
             .map(|v| hosts(table("hosts", v)?))
+            .transpose()?,
+        slurm: doc
+            .get("slurm")
+            .map(|v| table("slurm", v).cloned())
             .transpose()?,
     };
     for p in params::PARAMS {

@@ -181,20 +181,7 @@ const README_END: &str = "<!-- end of sweep keys -->";
 /// `VOV_UPDATE_README=1 cargo test -p vovctl readme` rewrites it.
 #[test]
 fn readme_sweep_key_table_is_generated_from_the_params() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let start = text.find(README_BEGIN).expect("begin marker") + README_BEGIN.len();
-    let end = start + text[start..].find(README_END).expect("end marker");
-    let want = params::markdown();
-    if std::env::var_os("VOV_UPDATE_README").is_some() {
-        std::fs::write(&path, format!("{}{want}{}", &text[..start], &text[end..])).unwrap();
-        return;
-    }
-    assert_eq!(
-        &text[start..end],
-        want,
-        "run VOV_UPDATE_README=1 cargo test -p vovctl readme"
-    );
+    crate::readme::check_section(README_BEGIN, README_END, &params::markdown());
 }
 
 #[test]
