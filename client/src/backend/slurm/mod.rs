@@ -219,10 +219,8 @@ impl Inner {
         let submitted = lock(&self.submitted).get(&id).copied();
         let snapshot = self.poller.latest();
         let sweep = dir.read_request().map(|r| r.sweep_id).unwrap_or_default();
-        let hint = script::log_dir(&self.cfg.work_dir, &sweep)
-            .display()
-            .to_string();
-        trial::observe(dir, snapshot.as_deref(), submitted, &self.name, &hint)
+        let logs = script::log_dir(&self.cfg.work_dir, &sweep);
+        trial::observe(dir, snapshot.as_deref(), submitted, &self.name, &logs)
     }
 
     /// Sends `trial`'s events from `from` to `tx` until its current attempt's

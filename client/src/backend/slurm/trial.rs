@@ -75,7 +75,7 @@ pub fn verdict(task: Option<&JobState>, answered_after_submit: bool) -> Verdict 
         Some(JobState::Running) => Verdict::Live(pb::JobState::Running),
         Some(s) if s.is_final() => Verdict::Gone(
             s.failure().unwrap_or(FailureClass::Crashed),
-            format!("it ended {s:?} without a result"),
+            format!("it ended {s} without a result"),
         ),
         Some(_) => Verdict::Live(pb::JobState::Queued),
         None if answered_after_submit => Verdict::Gone(
@@ -95,7 +95,7 @@ pub fn observe(
     snapshot: Option<&Snapshot>,
     submitted: Option<Instant>,
     backend: &str,
-    log_hint: &str,
+    log_dir: &std::path::Path,
 ) -> io::Result<Option<pb::Job>> {
     let request = match dir.read_request() {
         Ok(r) => r,
@@ -129,7 +129,8 @@ pub fn observe(
         Verdict::Gone(class, why) => {
             job.state = pb::JobState::Failed as i32;
             job.failure = vov_proto::convert::failure_to_pb(Some(class)) as i32;
-            job.message = format!("Slurm task {}: {why} (log: {log_hint})", batch.id());
+            let log = log_dir.join(format!("{}.out", batch.id()));
+            job.message = format!("Slurm task {}: {why} (log: {})", batch.id(), log.display());
             job.finished_unix_ms = now_ms();
             record_final(dir, &job)?;
             if let Some(kept) = dir.read_result(attempt)? {
