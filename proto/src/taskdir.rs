@@ -91,17 +91,13 @@ impl TrialDir {
 
     /// The submit request.
     pub fn read_request(&self) -> io::Result<pb::SubmitRequest> {
-        let bytes = std::fs::read(self.request())?;
-        pb::SubmitRequest::decode(bytes.as_slice()).map_err(|e| invalid(&self.request(), e))
+        read_request_at(&self.request())
     }
 
     /// The attempt number last submitted (0 when none was).
     pub fn read_attempt(&self) -> io::Result<u32> {
         match std::fs::read_to_string(self.attempt()) {
-            Ok(text) => text
-                .trim()
-                .parse()
-                .map_err(|e| invalid(&self.attempt(), e)),
+            Ok(text) => text.trim().parse().map_err(|e| invalid(&self.attempt(), e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(e),
         }
@@ -198,6 +194,13 @@ impl TrialDir {
     }
 }
 
+/// A submit request written as [`TrialDir::prepare`] writes it, read from `path`
+/// (a task may be handed its request file by path).
+pub fn read_request_at(path: &Path) -> io::Result<pb::SubmitRequest> {
+    let bytes = std::fs::read(path)?;
+    pb::SubmitRequest::decode(bytes.as_slice()).map_err(|e| invalid(path, e))
+}
+
 /// The whole events at the start of `bytes`, and how many bytes they take (a torn
 /// or corrupt tail is left out).
 fn decode_events(mut bytes: &[u8]) -> (Vec<pb::JobEvent>, usize) {
@@ -228,7 +231,10 @@ fn invalid(path: &Path, e: impl std::fmt::Display) -> io::Error {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let mut file = File::create(&tmp)?;
     file.write_all(bytes)?;
@@ -308,5 +314,15 @@ mod tests {
         assert_eq!(d.read_request().unwrap(), req);
         assert_eq!(d.read_attempt().unwrap(), 2);
         assert!(d.logs().is_dir());
+        assert_eq!(read_request_at(&d.request()).unwrap(), req);
+    }
+
+    #[test]
+    fn a_request_that_is_not_one_is_invalid_data() {
+        let (_tmp, d) = dir();
+        std::fs::write(d.request(), [0xff, 0xff, 0xff]).unwrap();
+        let err = read_request_at(&d.request()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("request.pb"), "{err}");
     }
 }
