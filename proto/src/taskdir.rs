@@ -98,8 +98,7 @@ impl TrialDir {
 
     /// The submit request.
     pub fn read_request(&self) -> io::Result<pb::SubmitRequest> {
-        let bytes = std::fs::read(self.request())?;
-        pb::SubmitRequest::decode(bytes.as_slice()).map_err(|e| invalid(&self.request(), e))
+        read_request_at(&self.request())
     }
 
     /// The attempt number last submitted (0 when none was).
@@ -200,6 +199,13 @@ impl TrialDir {
         let (events, _) = decode_events(&bytes);
         Ok(events.into_iter().filter(|e| e.seq >= from_seq).collect())
     }
+}
+
+/// A submit request written as [`TrialDir::prepare`] writes it, read from `path`
+/// (a task may be handed its request file by path).
+pub fn read_request_at(path: &Path) -> io::Result<pb::SubmitRequest> {
+    let bytes = std::fs::read(path)?;
+    pb::SubmitRequest::decode(bytes.as_slice()).map_err(|e| invalid(path, e))
 }
 
 /// The whole events at the start of `bytes`, and how many bytes they take (a torn
@@ -315,5 +321,15 @@ mod tests {
         assert_eq!(d.read_request().unwrap(), req);
         assert_eq!(d.read_attempt().unwrap(), 2);
         assert!(d.logs().is_dir());
+        assert_eq!(read_request_at(&d.request()).unwrap(), req);
+    }
+
+    #[test]
+    fn a_request_that_is_not_one_is_invalid_data() {
+        let (_tmp, d) = dir();
+        std::fs::write(d.request(), [0xff, 0xff, 0xff]).unwrap();
+        let err = read_request_at(&d.request()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("request.pb"), "{err}");
     }
 }

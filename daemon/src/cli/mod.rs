@@ -9,7 +9,9 @@ mod logging;
 mod models;
 mod output;
 mod serve;
+mod task;
 mod train;
+mod trial;
 mod worker;
 
 use std::process::ExitCode;
@@ -24,6 +26,7 @@ pub use check_kernels::CheckKernelsArgs;
 pub use devices::DevicesArgs;
 pub use models::ModelsArgs;
 pub use serve::{CheckConfigArgs, ConfigArgs, ServeArgs};
+pub use task::{DeviceChoice, TaskArgs};
 pub use train::TrainArgs;
 
 /// vovd: trains and times image-classification models for vov.
@@ -60,6 +63,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check that the custom CPU kernels train like candle's reference ops.
     CheckKernels(CheckKernelsArgs),
+    /// Run one trial as a batch-system task (a Slurm array task) in its folder.
+    Task(TaskArgs),
     /// Run one trial for the daemon (spec on stdin, events on stdout).
     #[command(hide = true)]
     Worker,
@@ -105,6 +110,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Devices(args) => devices::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::CheckKernels(args) => check_kernels::run(&args),
+        Command::Task(args) => task::run(&args),
         Command::Worker => worker::run(),
     }
 }

@@ -66,6 +66,19 @@ fn with_tail(message: String, exit: &Exit) -> String {
 /// What a write that found the disk full says, in the system's words.
 const DISK_FULL: [&str; 2] = ["No space left on device", "Disk quota exceeded"];
 
+/// The failure class of a worker's own failure report (an interrupt nobody asked
+/// for counts as killed).
+pub fn failure_class(failure: WorkerFailure) -> FailureClass {
+    match failure {
+        WorkerFailure::InvalidSpec => FailureClass::InvalidSpec,
+        WorkerFailure::Diverged => FailureClass::Diverged,
+        WorkerFailure::Oom => FailureClass::Oom,
+        WorkerFailure::DiskFull => FailureClass::DiskFull,
+        WorkerFailure::Interrupted => FailureClass::Killed,
+        WorkerFailure::Error => FailureClass::Crashed,
+    }
+}
+
 /// Decides the outcome of a worker that reported `report` (its last result or
 /// failure line), ended as `exit`, and was stopped by the daemon for `stop`.
 pub fn classify(report: Option<WorkerMessage>, exit: &Exit, stop: Option<StopReason>) -> Outcome {
@@ -86,17 +99,13 @@ pub fn classify(report: Option<WorkerMessage>, exit: &Exit, stop: Option<StopRea
         message: with_tail(message, exit),
     };
     if let Some(WorkerMessage::Failed { class, message }) = report {
-        return match class {
-            WorkerFailure::InvalidSpec => failed(FailureClass::InvalidSpec, message),
-            WorkerFailure::Diverged => failed(FailureClass::Diverged, message),
-            WorkerFailure::Oom => failed(FailureClass::Oom, message),
-            WorkerFailure::DiskFull => failed(FailureClass::DiskFull, message),
-            WorkerFailure::Interrupted => failed(
-                FailureClass::Killed,
-                format!("stopped by a signal this daemon did not send: {message}"),
-            ),
-            WorkerFailure::Error => failed(FailureClass::Crashed, message),
+        let message = match class {
+            WorkerFailure::Interrupted => {
+                format!("stopped by a signal this daemon did not send: {message}")
+            }
+            _ => message,
         };
+        return failed(failure_class(class), message);
     }
     if exit.oom_killed || exit.stderr_tail.contains("memory allocation of") {
         return failed(FailureClass::Oom, "the worker ran out of memory".into());

@@ -114,6 +114,23 @@ pub fn open(label: DeviceLabel) -> Result<Device, DeviceError> {
     }
     let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
     let ordinal = ordinal(index, visible.as_deref())?;
+    open_cuda(label, index, ordinal)
+}
+
+/// Opens the device a label names, counting GPUs as this process sees them:
+/// `cuda:N` is CUDA's ordinal N, the Nth GPU of `CUDA_VISIBLE_DEVICES` (what a
+/// batch-system task wants, whose GPUs the scheduler picked).
+pub fn open_visible(label: DeviceLabel) -> Result<Device, DeviceError> {
+    match label {
+        DeviceLabel::Cpu => Ok(Device::Cpu),
+        DeviceLabel::Cuda(n) => open_cuda(label, n, n),
+    }
+}
+
+fn open_cuda(label: DeviceLabel, index: usize, ordinal: usize) -> Result<Device, DeviceError> {
+    if !cuda_compiled() {
+        return Err(DeviceError::NotCompiled(label.to_string()));
+    }
     Device::new_cuda(ordinal).map_err(|e| DeviceError::Open {
         index,
         message: e.to_string(),
