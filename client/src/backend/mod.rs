@@ -8,6 +8,7 @@
 //! such as [`grpc::GrpcBackend`].
 
 pub mod grpc;
+pub mod slurm;
 
 use std::pin::Pin;
 use std::time::Duration;
