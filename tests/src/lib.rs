@@ -6,6 +6,7 @@
 //! executables (`target/<profile>/vovd`).
 
 pub mod cli;
+pub mod slurm;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

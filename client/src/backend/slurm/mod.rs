@@ -33,7 +33,7 @@ use vov_proto::taskdir::TrialDir;
 use super::{Backend, BackendError, BackendInfo, EventStream, Submitted};
 use command::Commands;
 use config::SlurmConfig;
-use parse::cluster::{parse_show_config, ClusterConfig};
+use parse::cluster::{parse_show_config, ClusterConfig, DEFAULT_MAX_ARRAY_SIZE};
 use poll::Poller;
 
 /// Trials the backend takes at once: all of them (the array throttle, not the
@@ -42,9 +42,6 @@ pub const SLOTS: u32 = 1_000_000;
 
 /// How often a watcher reads its trial's event log.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
-
-/// The largest array Slurm takes when `scontrol show config` cannot say.
-const DEFAULT_MAX_ARRAY_SIZE: u32 = 1001;
 
 /// What the backend's tasks share.
 #[derive(Debug)]

@@ -74,7 +74,7 @@ pub fn verdict(task: Option<&JobState>, answered_after_submit: bool) -> Verdict 
     match task {
         Some(JobState::Running) => Verdict::Live(pb::JobState::Running),
         Some(s) if s.is_final() => Verdict::Gone(
-            s.failure().unwrap_or(FailureClass::Crashed),
+            s.clone().failure().unwrap_or(FailureClass::Crashed),
             format!("it ended {s} without a result"),
         ),
         Some(_) => Verdict::Live(pb::JobState::Queued),
