@@ -2,7 +2,7 @@
 
 /// Checks that the README's text between `begin` and `end` is `want`;
 /// `VOV_UPDATE_README=1 cargo test -p vovctl readme` rewrites it instead.
-pub fn check_section(begin: &str, end: &str, want: &str) {
+pub(crate) fn check_section(begin: &str, end: &str, want: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
     let text = std::fs::read_to_string(&path).unwrap();
     let start = text.find(begin).expect("begin marker") + begin.len();
