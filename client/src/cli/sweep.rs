@@ -224,13 +224,12 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     let sw = sweep::load(&args.file, &args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
     // A dry run writes nothing: no store is created, registered or migrated.
     let read_only = args.store.open_read_only()?;
-    let before = match &read_only {
-        Some(s) => s
-            .settings(&sw.def.name)
-            .map_err(|e| CliError::Usage(e.to_string()))?
-            .and_then(|s| s.backend),
-        None => None,
-    };
+    // The backend the sweep ran on before; a store of an older layout (not
+    // migrated by a read-only open) remembers none.
+    let before = read_only
+        .as_ref()
+        .and_then(|s| s.settings(&sw.def.name).ok().flatten())
+        .and_then(|s| s.backend);
     let target = target::resolve(
         &args.hosts,
         SweepTarget {

@@ -180,6 +180,7 @@ mod tests {
     fn log() -> (tempfile::TempDir, TaskLog) {
         let tmp = tempfile::tempdir().unwrap();
         let dir = TrialDir::new(tmp.path(), "t1");
+        std::fs::create_dir_all(dir.root()).unwrap();
         let request = pb::SubmitRequest {
             trial_id: "t1".into(),
             ..Default::default()
