@@ -4,7 +4,8 @@
 //! task's `CUDA_VISIBLE_DEVICES`; a task told to stop with USR1 mid-trial resumes
 //! from its checkpoint; a task killed outright is retried; vovctl killed
 //! mid-sweep and run again repeats nothing; `--detach` then `results --collect`
-//! gathers everything.
+//! gathers everything; `hosts` lists the partition's nodes and `cancel` stops a
+//! sweep's tasks.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -333,4 +334,54 @@ fn detach_then_collect_gathers_everything() {
         .arg(case.store()));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     all_succeeded(&case, 4);
+}
+
+#[test]
+fn hosts_lists_the_partitions_nodes_and_cancel_stops_a_sweep() {
+    let case = Case::new("verbs");
+    let file = case.file(50, 512, &[1e-3], "", "");
+    let out = run(case
+        .vovctl()
+        .args(["hosts", file.to_str().unwrap(), "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let nodes: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["node"] == "localhost" && n["gpus"] == 2),
+        "{nodes:?}"
+    );
+    assert_eq!(case.sweep(&file, &["--detach"]), Some(0));
+    let trials = case.trials();
+    assert_eq!(trials.len(), 2);
+    wait_event(&trials[0], "running", is_running);
+    let out = run(case
+        .vovctl()
+        .args(["cancel", &case.name, "--store"])
+        .arg(case.store()));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for t in &trials {
+        let job = t.read_result(1).unwrap().expect("a final job");
+        assert_eq!(job.state, pb::JobState::Cancelled as i32, "{job:?}");
+    }
+    let rows = store_rows(case.home(), &case.store(), &case.name);
+    assert!(rows.iter().all(|r| r["state"] == "cancelled"), "{rows:?}");
+    // Slurm no longer runs them.
+    let deadline = Instant::now() + LONG;
+    loop {
+        let out = case.cluster.run(
+            "squeue",
+            &[
+                "--noheader",
+                &format!("--name=vov-{}", case.name),
+                "--format=%T",
+            ],
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if !text.contains("RUNNING") && !text.contains("PENDING") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still in Slurm: {text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
