@@ -215,6 +215,19 @@ fn a_grid_completes_exactly_once_and_each_task_sees_its_gpu() {
         .map(|t| task_of(t).split('_').next().unwrap().to_string())
         .collect();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
+    // The store keeps each trial's array task beside its placement.
+    let db = rusqlite::Connection::open(case.store()).unwrap();
+    for t in &trials {
+        let id = t.root().file_name().unwrap().to_string_lossy().into_owned();
+        let kept: Option<String> = db
+            .query_row(
+                "SELECT batch_job FROM trials WHERE trial_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, Some(task_of(t)), "{id}");
+    }
     let logs = case.logs();
     assert_eq!(logs.len(), 4, "{logs:?}");
     for log in &logs {

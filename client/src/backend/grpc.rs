@@ -104,6 +104,7 @@ impl Backend for GrpcBackend {
         Ok(Submitted {
             job: resp.job.unwrap_or_default(),
             created: resp.created,
+            batch_job: None,
         })
     }
 

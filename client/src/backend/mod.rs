@@ -103,6 +103,9 @@ pub struct Submitted {
     /// True when this call queued it (new, or re-queued by `retry`); false when an
     /// existing job was returned unchanged.
     pub created: bool,
+    /// The backend's own id of the placement, when it has one (a Slurm array
+    /// task, `123_4`); the store keeps it beside the placement.
+    pub batch_job: Option<String>,
 }
 
 /// A trial's events, in sequence order; it ends when the job reaches a final

@@ -463,7 +463,7 @@ impl Scheduler<'_> {
                     t.row.attempt += 1;
                     t.row.last_seq = 0;
                     self.store
-                        .place(&id, &self.hosts[host].url, t.row.attempt)?;
+                        .place(&id, &self.hosts[host].url, t.row.attempt, None)?;
                 }
                 self.hosts[host].placed.insert(id.clone());
                 self.watch(host, &id, 1, Duration::ZERO);

@@ -239,7 +239,8 @@ impl Scheduler<'_> {
         t.row.last_seq = 0;
         t.host = Some(h);
         let (attempt, label) = (t.row.attempt, t.row.label.clone());
-        self.store.place(id, &url, attempt)?;
+        self.store
+            .place(id, &url, attempt, sub.batch_job.as_deref())?;
         self.hosts[h].placed.insert(id.to_string());
         self.ui.show(&UiEvent::Placed {
             trial: id.to_string(),

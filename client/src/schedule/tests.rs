@@ -245,6 +245,7 @@ impl Backend for Mock {
                         Some(Ok(Submitted {
                             job,
                             created: false,
+                            batch_job: None,
                         }))
                     } else {
                         if ended.is_none() {
@@ -272,7 +273,11 @@ impl Backend for Mock {
                             }
                             _ => {}
                         }
-                        Some(Ok(Submitted { job, created: true }))
+                        Some(Ok(Submitted {
+                            job,
+                            created: true,
+                            batch_job: None,
+                        }))
                     }
                 }
             }

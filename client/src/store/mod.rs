@@ -451,14 +451,34 @@ impl ResultsStore {
         raw.map(decode).transpose()
     }
 
-    /// Records a placement on `host`.
-    pub fn place(&self, trial_id: &str, host: &str, attempt: u32) -> Result<(), StoreError> {
+    /// Records a placement on `host`, with the backend's own id of it when it has
+    /// one.
+    pub fn place(
+        &self,
+        trial_id: &str,
+        host: &str,
+        attempt: u32,
+        batch_job: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE trials SET host = ?2, attempt = ?3, state = 'queued', last_seq = 0, failure = '', message = '', updated_ms = ?4 \
+            "UPDATE trials SET host = ?2, attempt = ?3, state = 'queued', last_seq = 0, failure = '', message = '', updated_ms = ?4, batch_job = ?5 \
              WHERE trial_id = ?1 AND state != 'succeeded'",
-            params![trial_id, host, attempt, now_ms()],
+            params![trial_id, host, attempt, now_ms(), batch_job],
         )?;
         Ok(())
+    }
+
+    /// The backend's own id of a trial's last placement (a Slurm array task).
+    pub fn batch_job(&self, trial_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT batch_job FROM trials WHERE trial_id = ?1",
+                [trial_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     /// Records a state (never overwriting a success).

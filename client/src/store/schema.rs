@@ -23,9 +23,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ALTER TABLE sweeps ADD COLUMN retry_failed INTEGER;",
     // 2 -> 3: a sweep remembers its backend ('fleet' or 'slurm'; NULL: chosen
     // from the hosts as before) and its file's `[slurm]` table (TOML, NULL when
-    // the file has none).
+    // the file has none); a trial's placement keeps the backend's own id of it
+    // (a Slurm array task `123_4`; NULL on vovd hosts).
     "ALTER TABLE sweeps ADD COLUMN backend TEXT;
-     ALTER TABLE sweeps ADD COLUMN slurm TEXT;",
+     ALTER TABLE sweeps ADD COLUMN slurm TEXT;
+     ALTER TABLE trials ADD COLUMN batch_job TEXT;",
 ];
 
 /// Version 0: the tables as first released (files without a version are these).

@@ -27,7 +27,8 @@ fn register_place_finish_and_keep_one_result() {
     assert_eq!(rows[0].spec, sweep.trials[0].spec);
     assert_eq!(rows[0].state, TrialState::Pending);
     let id = &rows[0].trial_id;
-    s.place(id, "http://a:1", 1).unwrap();
+    s.place(id, "http://a:1", 1, Some("12_3")).unwrap();
+    assert_eq!(s.batch_job(id).unwrap().as_deref(), Some("12_3"));
     let m = pb::EpochMetrics {
         epoch: 1,
         val_acc: 0.5,

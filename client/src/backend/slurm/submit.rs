@@ -90,9 +90,15 @@ impl Inner {
         for p in pending {
             match self.prepare(&p.request) {
                 Ok(Ok(job)) => {
+                    let batch_job =
+                        BatchJob::read(&TrialDir::new(&self.cfg.work_dir, &p.request.trial_id))
+                            .ok()
+                            .flatten()
+                            .map(|b| b.id());
                     let _ = p.reply.send(Ok(Submitted {
                         job,
                         created: false,
+                        batch_job,
                     }));
                 }
                 Ok(Err((attempt, seq))) => ready.push(Ready {
@@ -219,6 +225,10 @@ impl Inner {
         job.state = pb::JobState::Queued as i32;
         job.last_seq = r.seq;
         job.message = format!("Slurm task {}", batch.id());
-        Ok(Submitted { job, created: true })
+        Ok(Submitted {
+            job,
+            created: true,
+            batch_job: Some(batch.id()),
+        })
     }
 }
