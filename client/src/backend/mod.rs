@@ -1,11 +1,11 @@
 //! Where trials run: the seam between the scheduler and an execution target.
 //!
-//! A [`Backend`] is one execution target (one `vovd` host today; a whole cluster
-//! behind one queue later). The scheduler speaks only this trait: trial specs, jobs
+//! A [`Backend`] is one execution target: one `vovd` host ([`grpc::GrpcBackend`]),
+//! or a whole Slurm cluster behind its queue ([`slurm::SlurmBackend`]). The scheduler speaks only this trait: trial specs, jobs
 //! and events are the protocol's plain messages (`pb::*`), and every failure is a
 //! [`BackendError`] whose variant says what the scheduler may do next. Transport
-//! details (gRPC status codes, deadlines, paging) stay inside the implementations,
-//! such as [`grpc::GrpcBackend`].
+//! details (gRPC status codes, deadlines, paging, Slurm's commands) stay inside the
+//! implementations.
 
 pub mod grpc;
 pub mod slurm;
