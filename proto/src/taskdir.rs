@@ -191,13 +191,24 @@ impl TrialDir {
 
     /// The logged events with `seq >= from_seq` (none when there is no log yet).
     pub fn read_events(&self, from_seq: u64) -> io::Result<Vec<pb::JobEvent>> {
-        let bytes = match std::fs::read(self.events()) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        let (events, _) = self.read_events_at(0)?;
+        Ok(events.into_iter().filter(|e| e.seq >= from_seq).collect())
+    }
+
+    /// The whole events logged from byte `offset` on (a record boundary: 0, or
+    /// an offset this returned), and the offset after the last of them, so a
+    /// follower reads each record once.
+    pub fn read_events_at(&self, offset: u64) -> io::Result<(Vec<pb::JobEvent>, u64)> {
+        let mut file = match File::open(self.events()) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), offset)),
             Err(e) => return Err(e),
         };
-        let (events, _) = decode_events(&bytes);
-        Ok(events.into_iter().filter(|e| e.seq >= from_seq).collect())
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let (events, whole) = decode_events(&bytes);
+        Ok((events, offset + whole as u64))
     }
 }
 
@@ -280,6 +291,9 @@ mod tests {
         assert_eq!(third.trial_id, "t1");
         let seqs: Vec<u64> = d.read_events(2).unwrap().iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [2, 3]);
+        let (first, at) = d.read_events_at(0).unwrap();
+        assert_eq!(first.len(), 3);
+        assert!(d.read_events_at(at).unwrap().0.is_empty());
         let refused = d
             .append_event(Kind::Warning("d".into()), 4, |es| es.len() == 3)
             .unwrap();

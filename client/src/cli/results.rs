@@ -11,6 +11,8 @@ use super::common::{print, stored_target, HostArgs, StoreArgs};
 use super::target::Target;
 use super::{outcome, CliError};
 use crate::backend::grpc::request;
+use crate::backend::slurm::SlurmBackend;
+use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
 use crate::report::{self, plot, table, Report};
@@ -95,24 +97,11 @@ async fn collect(
     sweep: &str,
     host_args: &HostArgs,
 ) -> Result<usize, CliError> {
-    let (target, _) = stored_target(host_args, store, Some(sweep))?;
-    if let Some(backend) = target.slurm_backend() {
-        // The work directory holds every trial's files, whoever submitted it.
-        let jobs = backend
-            .list(sweep)
-            .await
-            .map_err(|e| CliError::Connection(format!("{}: {e}", backend.name())))?;
-        let mut new = 0;
-        for job in &jobs {
-            store
-                .adopt_remote(sweep, job)
-                .map_err(|e| CliError::Usage(e.to_string()))?;
-            new += usize::from(record(store, backend.name(), job)?);
+    let (mut cfg, source) = match stored_target(host_args, store, Some(sweep))?.0 {
+        Target::Slurm(slurm) => {
+            return collect_slurm(store, sweep, &SlurmBackend::new(slurm)).await;
         }
-        return Ok(new);
-    }
-    let Target::Fleet(mut cfg, source) = target else {
-        unreachable!("a Slurm target has its backend");
+        Target::Fleet(cfg, source) => (cfg, source),
     };
     // No hosts: the local vovd a local run used, when there was one.
     let mut local = None;
@@ -173,6 +162,27 @@ async fn collect(
             "no host reachable: {}",
             cfg.urls.join(", ")
         )));
+    }
+    Ok(new)
+}
+
+/// Records every trial of `sweep` that the Slurm work directory holds, whoever
+/// submitted it; returns how many results were new.
+async fn collect_slurm(
+    store: &mut ResultsStore,
+    sweep: &str,
+    backend: &SlurmBackend,
+) -> Result<usize, CliError> {
+    let jobs = backend
+        .list(sweep)
+        .await
+        .map_err(|e| CliError::Connection(format!("{}: {e}", backend.name())))?;
+    let mut new = 0;
+    for job in &jobs {
+        store
+            .adopt_remote(sweep, job)
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        new += usize::from(record(store, backend.name(), job)?);
     }
     Ok(new)
 }

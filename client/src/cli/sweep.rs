@@ -11,6 +11,7 @@ use super::common::{print, stored_target, HostArgs, StoreArgs};
 use super::target::{self, SweepTarget, Target};
 use super::{outcome, CliError};
 use crate::backend::grpc::{request, GrpcBackend};
+use crate::backend::slurm::SlurmBackend;
 use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
@@ -109,14 +110,14 @@ pub(super) fn local_state_dir(store: &std::path::Path) -> PathBuf {
 }
 
 fn fleet(target: &Target, store: &std::path::Path, follow: &FollowArgs) -> Result<Fleet, CliError> {
-    if let Some(backend) = target.slurm_backend() {
-        return Ok(Fleet {
-            backends: vec![backend],
-            local: None,
-        });
-    }
-    let Target::Fleet(cfg, source) = target else {
-        unreachable!("a Slurm target has its backend");
+    let (cfg, source) = match target {
+        Target::Slurm(cfg) => {
+            return Ok(Fleet {
+                backends: vec![Arc::new(SlurmBackend::new(cfg.clone()))],
+                local: None,
+            })
+        }
+        Target::Fleet(cfg, source) => (cfg, source),
     };
     if *source != Source::None {
         let hosts = hosts::connect(cfg).map_err(|e| CliError::Usage(e.to_string()))?;

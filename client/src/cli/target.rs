@@ -1,13 +1,10 @@
 //! Which backend a verb talks to: the fleet of `vovd` hosts (or a local vovd), or
 //! a Slurm cluster; decided the same way by every verb.
 
-use std::sync::Arc;
-
 use super::common::HostArgs;
 use super::CliError;
 use crate::backend::slurm::config::{SlurmConfig, SlurmSources};
-use crate::backend::slurm::SlurmBackend;
-use crate::backend::{Backend, BackendKind};
+use crate::backend::BackendKind;
 use crate::hosts::{HostsConfig, Source};
 use crate::sweep::HostsDef;
 
@@ -38,14 +35,6 @@ impl Target {
         match self {
             Target::Fleet(..) => BackendKind::Fleet,
             Target::Slurm(_) => BackendKind::Slurm,
-        }
-    }
-
-    /// The Slurm backend, for a Slurm target (needs a Tokio runtime).
-    pub(super) fn slurm_backend(&self) -> Option<Arc<dyn Backend>> {
-        match self {
-            Target::Slurm(cfg) => Some(Arc::new(SlurmBackend::new(cfg.clone()))),
-            Target::Fleet(..) => None,
         }
     }
 }

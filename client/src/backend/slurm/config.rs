@@ -18,7 +18,7 @@ pub const ENV_PREFIX: &str = "VOVCTL_SLURM";
 pub struct Key {
     /// Its name.
     pub name: &'static str,
-    /// Its default, as written in a file ("" when unset).
+    /// Its default, as a TOML value ("" when unset): the one place defaults live.
     pub default: &'static str,
     /// What it does.
     pub meaning: &'static str,
@@ -35,8 +35,8 @@ pub const KEYS: &[Key] = &[
     Key { name: "cpus_per_trial", default: "1", meaning: "`--cpus-per-task`, also the trial's compute threads" },
     Key { name: "mem", default: "", meaning: "`--mem` per trial, e.g. `8G`" },
     Key { name: "max_parallel", default: "0", meaning: "the array throttle `%K`: most trials running at once (0: no throttle)" },
-    Key { name: "data_dir", default: "data", meaning: "where the nodes find the data sets (relative paths are taken from the directory vovctl runs in)" },
-    Key { name: "vovd", default: "vovd", meaning: "the `vovd` binary on the nodes (a path, or a name on their `PATH`)" },
+    Key { name: "data_dir", default: "\"data\"", meaning: "where the nodes find the data sets (relative paths are taken from the directory vovctl runs in)" },
+    Key { name: "vovd", default: "\"vovd\"", meaning: "the `vovd` binary on the nodes (a path, or a name on their `PATH`)" },
     Key { name: "sbatch_args", default: "[]", meaning: "extra `sbatch` arguments, passed through" },
     Key { name: "poll_secs", default: "30", meaning: "seconds between two `squeue` calls of a sweep (one call each time, none while nothing is pending or running)" },
 ];
@@ -60,42 +60,30 @@ pub struct SlurmConfig {
     #[serde(default)]
     pub time_limit: Option<String>,
     /// `--gres=gpu:N`.
-    #[serde(default)]
     pub gpus_per_trial: u32,
     /// `--cpus-per-task`.
-    #[serde(default = "one")]
     pub cpus_per_trial: u32,
     /// `--mem`.
     #[serde(default)]
     pub mem: Option<String>,
     /// The array throttle (0: none).
-    #[serde(default)]
     pub max_parallel: u32,
     /// The data root on the nodes.
-    #[serde(default = "data_dir")]
     pub data_dir: PathBuf,
     /// The vovd binary on the nodes.
-    #[serde(default = "vovd")]
     pub vovd: PathBuf,
     /// Extra sbatch arguments.
-    #[serde(default)]
     pub sbatch_args: Vec<String>,
     /// Seconds between two squeue calls.
-    #[serde(default = "poll_secs")]
     pub poll_secs: u64,
 }
 
-fn one() -> u32 {
-    1
-}
-fn data_dir() -> PathBuf {
-    PathBuf::from("data")
-}
-fn vovd() -> PathBuf {
-    PathBuf::from("vovd")
-}
-fn poll_secs() -> u64 {
-    30
+/// The keys' defaults as a TOML document (the lowest source).
+fn defaults() -> String {
+    KEYS.iter()
+        .filter(|k| !k.default.is_empty())
+        .map(|k| format!("{} = {}\n", k.name, k.default))
+        .collect()
 }
 
 /// A `[slurm]` table that cannot be used.
@@ -175,7 +163,11 @@ impl SlurmSources {
             origin: self.origin(),
             message: e.to_string(),
         };
-        let mut b = ::config::Config::builder();
+        let defaults = defaults();
+        let mut b = ::config::Config::builder().add_source(::config::File::from_str(
+            &defaults,
+            ::config::FileFormat::Toml,
+        ));
         for table in [&self.user, &self.sweep].into_iter().flatten() {
             let text = toml::to_string(table).unwrap_or_default();
             b = b.add_source(::config::File::from_str(&text, ::config::FileFormat::Toml));

@@ -169,10 +169,12 @@ impl SlurmBackend {
     }
 }
 
+/// Locks `m`, also after a panic elsewhere held it.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A failed read or write of the work directory.
 fn io_error(e: std::io::Error) -> BackendError {
     BackendError::Unavailable(format!("the work directory: {e}"))
 }
@@ -215,9 +217,13 @@ impl Inner {
             .unwrap_or_default();
         let submitted = lock(&self.submitted).get(&id).copied();
         let snapshot = self.poller.latest();
-        let sweep = dir.read_request().map(|r| r.sweep_id).unwrap_or_default();
-        let logs = script::log_dir(&self.cfg.work_dir, &sweep);
-        trial::observe(dir, snapshot.as_deref(), submitted, &self.name, &logs)
+        trial::observe(
+            dir,
+            snapshot.as_deref(),
+            submitted,
+            &self.name,
+            &self.cfg.work_dir,
+        )
     }
 
     /// Sends `trial`'s events from `from` to `tx` until its current attempt's
@@ -231,17 +237,22 @@ impl Inner {
         let _interest = self.poller.interest();
         let dir = self.dir(&trial);
         let mut next = from;
+        let mut offset = 0;
         let mut seen_answer = None;
         loop {
             let attempt = dir.read_attempt().unwrap_or(0).max(1);
-            let events = match dir.read_events(next) {
-                Ok(e) => e,
+            let events = match dir.read_events_at(offset) {
+                Ok((events, end)) => {
+                    offset = end;
+                    events
+                }
                 Err(e) => {
                     let _ = tx.send(Err(io_error(e))).await;
                     return;
                 }
             };
-            for e in events {
+            let from = next;
+            for e in events.into_iter().filter(|e| e.seq >= from) {
                 next = e.seq + 1;
                 let done = trial::is_final_of(&e, attempt);
                 if tx.send(Ok(e)).await.is_err() || done {

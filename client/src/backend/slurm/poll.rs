@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::command::Commands;
+use super::lock;
 use super::parse::squeue::{parse_squeue, SQUEUE_FORMAT};
 use super::parse::state::JobState;
 
@@ -161,8 +162,4 @@ pub fn squeue_args(names: &[String]) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -13,7 +13,7 @@ use vov_proto::taskdir::{write_atomically, TrialDir};
 use super::command::SlurmError;
 use super::parse::array::{chunks, format_indices, parse_sbatch};
 use super::trial::{self, BatchJob};
-use super::{manifest, script, Inner};
+use super::{io_error, manifest, script, Inner};
 use crate::backend::{BackendError, Submitted};
 
 /// How long the gatherer waits for one more submit before it submits.
@@ -61,10 +61,6 @@ struct Ready {
     pending: Pending,
     attempt: u32,
     seq: u64,
-}
-
-fn io_error(e: std::io::Error) -> BackendError {
-    BackendError::Unavailable(format!("the work directory: {e}"))
 }
 
 /// What a failed `sbatch` means: the cluster refusing the job can never work on

@@ -86,8 +86,9 @@ pub fn verdict(task: Option<&JobState>, answered_after_submit: bool) -> Verdict 
     }
 }
 
-/// A trial's job as known from its folder, the latest `squeue` answer and when
-/// this process submitted it (`None`: before this process started). A task found
+/// A trial's job as known from its folder (under `work_dir`), the latest
+/// `squeue` answer and when this process submitted it (`None`: before this
+/// process started). A task found
 /// gone gets its failure recorded here, once, for every reader. `None` when the
 /// folder has no trial.
 pub fn observe(
@@ -95,7 +96,7 @@ pub fn observe(
     snapshot: Option<&Snapshot>,
     submitted: Option<Instant>,
     backend: &str,
-    log_dir: &std::path::Path,
+    work_dir: &std::path::Path,
 ) -> io::Result<Option<pb::Job>> {
     let request = match dir.read_request() {
         Ok(r) => r,
@@ -129,7 +130,8 @@ pub fn observe(
         Verdict::Gone(class, why) => {
             job.state = pb::JobState::Failed as i32;
             job.failure = vov_proto::convert::failure_to_pb(Some(class)) as i32;
-            let log = log_dir.join(format!("{}.out", batch.id()));
+            let log = super::script::log_dir(work_dir, &request.sweep_id)
+                .join(format!("{}.out", batch.id()));
             job.message = format!("Slurm task {}: {why} (log: {})", batch.id(), log.display());
             job.finished_unix_ms = now_ms();
             record_final(dir, &job)?;
@@ -166,14 +168,9 @@ pub fn is_final_of(e: &pb::JobEvent, attempt: u32) -> bool {
         if s.attempt == attempt && is_final(s.state))
 }
 
-/// Whether a job state is final.
+/// Whether a job state (as the protocol sends it) is final.
 pub fn is_final(state: i32) -> bool {
-    [
-        pb::JobState::Succeeded as i32,
-        pb::JobState::Failed as i32,
-        pb::JobState::Cancelled as i32,
-    ]
-    .contains(&state)
+    vov_proto::convert::job_state(state).is_some_and(vov_spec::JobState::is_final)
 }
 
 /// The job of `request`'s trial at `attempt`, before its state is known.
