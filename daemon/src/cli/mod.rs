@@ -3,6 +3,7 @@
 
 mod bench;
 mod check_kernels;
+mod data;
 mod devices;
 mod keys;
 mod logging;
@@ -23,6 +24,7 @@ use thiserror::Error;
 
 pub use bench::BenchArgs;
 pub use check_kernels::CheckKernelsArgs;
+pub use data::{DataArgs, DataCommand};
 pub use devices::DevicesArgs;
 pub use models::ModelsArgs;
 pub use serve::{CheckConfigArgs, ConfigArgs, ServeArgs};
@@ -63,6 +65,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Check that the custom CPU kernels train like candle's reference ops.
     CheckKernels(CheckKernelsArgs),
+    /// Install, verify and list the data sets on this host (`vovd data fetch cifar10`).
+    Data(DataArgs),
     /// Run one trial as a batch-system task (a Slurm array task) in its folder.
     Task(TaskArgs),
     /// Run one trial for the daemon (spec on stdin, events on stdout).
@@ -110,6 +114,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Devices(args) => devices::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::CheckKernels(args) => check_kernels::run(&args),
+        Command::Data(args) => data::run(&args),
         Command::Task(args) => task::run(&args),
         Command::Worker => worker::run(),
     }
