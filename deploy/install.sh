@@ -8,6 +8,7 @@
 #   sudo deploy/install.sh --binary ./vovd --per-gpu 4
 #   deploy/install.sh --prefix /tmp/root             # everything below /tmp/root, no root needed
 #   DESTDIR=/tmp/stage deploy/install.sh             # stage a package tree
+#   sudo deploy/install.sh --fetch-data              # and download CIFAR-10 (checksum verified)
 #   sudo deploy/install.sh --uninstall [--purge]
 set -euo pipefail
 
@@ -20,6 +21,13 @@ usage: install.sh [options]
   --per-gpu N      also write /etc/vovd/gpu{0..N-1}.env for the vovd@ template
                    (ports 7070+i)
   --no-start       do not enable or start the service
+  --fetch-data[=NAMES]
+                   then fetch data sets (comma list; default cifar10) as the vovd
+                   user into the configured data_dir: vovd data fetch NAME
+  --data-url URL   with --fetch-data: a site mirror (vovd data fetch --url)
+  --data-from PATH with --fetch-data: an archive or directory copied in by hand
+  --data-checksum ALGO:HEX
+                   with --fetch-data: the checksum of a site's own archive
   --uninstall      remove the binary and units (keeps config, token and state)
   --purge          with --uninstall: also remove config, token and state
   -h, --help       this text
@@ -35,18 +43,28 @@ per_gpu=0
 start=1
 uninstall=0
 purge=0
+fetch_data=
+fetch_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary=${2:?--binary needs a path}; shift 2 ;;
     --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
     --per-gpu) per_gpu=${2:?--per-gpu needs a count}; shift 2 ;;
     --no-start) start=0; shift ;;
+    --fetch-data) fetch_data=cifar10; shift ;;
+    --fetch-data=*) fetch_data=${1#--fetch-data=}; shift ;;
+    --data-url) fetch_args+=(--url "${2:?--data-url needs a URL}"); shift 2 ;;
+    --data-from) fetch_args+=(--from "${2:?--data-from needs a path}"); shift 2 ;;
+    --data-checksum) fetch_args+=(--checksum "${2:?--data-checksum needs ALGO:HEX}"); shift 2 ;;
     --uninstall) uninstall=1; shift ;;
     --purge) purge=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
+if [ ${#fetch_args[@]} -gt 0 ] && [ -z "$fetch_data" ]; then
+  echo "install.sh: --data-url, --data-from and --data-checksum need --fetch-data" >&2; exit 2
+fi
 case "$per_gpu" in ''|*[!0-9]*) echo "install.sh: --per-gpu: $per_gpu is not a count" >&2; exit 2 ;; esac
 prefix=${prefix%/}
 destdir=${DESTDIR:-}
@@ -151,4 +169,20 @@ if [ "$have_systemd" = 1 ]; then
   fi
 elif [ "$system" = 0 ]; then
   say "staged below ${destdir:-$prefix}; no user created and systemd not told"
+fi
+
+# 6. Data sets: fetched as the vovd user into the configured data_dir, so the
+# daemon (which never downloads on its own) finds them.
+if [ -n "$fetch_data" ]; then
+  if [ -n "$destdir" ]; then
+    say "--fetch-data skipped: a DESTDIR stage is not the host (run vovd data fetch there)"
+  else
+    IFS=, read -r -a names <<< "$fetch_data"
+    as_vovd=()
+    if [ "$system" = 1 ]; then as_vovd=(runuser -u vovd --); fi
+    for name in "${names[@]}"; do
+      say "fetching $name into the configured data_dir"
+      "${as_vovd[@]}" "$bin/vovd" data fetch "$name" --config "$etc/vovd/vovd.toml" "${fetch_args[@]}"
+    done
+  fi
 fi

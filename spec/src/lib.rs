@@ -25,6 +25,7 @@ pub use keys::{KeyDef, KEYS};
 pub use knobs::ModelKnobs;
 pub use names::{
     Augmentation, DatasetName, DeviceRequirement, Family, Optimizer, Preset, Timing, WdMode,
+    LOCAL_DATA_DIR,
 };
 pub use state::{FailureClass, JobState, TrialState};
 pub use trial::{Measure, TrialSpec};

@@ -132,6 +132,11 @@ named!(
     }
 );
 
+/// The data root of a run on this machine (`vovd train`, `vovd task`, a local
+/// `vovctl sweep`, and `vovd data` without a daemon configuration), relative to
+/// the directory the command runs in.
+pub const LOCAL_DATA_DIR: &str = "data";
+
 named!(
     /// Optimizers, with Keras' update rules.
     Optimizer, "optimizer", {

@@ -6,6 +6,8 @@
 //! executables (`target/<profile>/vovd`).
 
 pub mod cli;
+pub mod datasets;
+pub mod http;
 pub mod slurm;
 
 use std::io::{BufRead, BufReader};

@@ -263,3 +263,29 @@ fn tls_script_certificates_work_with_vovd_and_vovctl() {
     assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
     stop(child, root);
 }
+
+#[test]
+fn fetch_data_installs_into_the_configured_data_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tempfile::tempdir().unwrap();
+    let archive = vov_tests::datasets::cifar10_archive(site.path(), 4);
+    let server = vov_tests::http::FileServer::start(site.path());
+    let sum = format!("sha256:{}", vov_tests::datasets::sha256_file(&archive));
+    let url = server.url();
+    let out = install(
+        tmp.path(),
+        &[
+            "--no-start",
+            "--fetch-data",
+            "--data-url",
+            &url,
+            "--data-checksum",
+            &sum,
+        ],
+    );
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("cifar10  installed  train=20 val=4"), "{log}");
+    let data = tmp.path().join("var/lib/vovd/data/cifar10");
+    assert!(data.join("test_batch.bin").is_file(), "{}", data.display());
+    assert_eq!(server.log().len(), 1);
+}

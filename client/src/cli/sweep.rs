@@ -34,7 +34,7 @@ pub struct FollowArgs {
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lease: u64,
     /// Data directory of a local vovd (when no hosts are configured).
-    #[arg(long, default_value = "data", value_name = "DIR")]
+    #[arg(long, default_value = vov_spec::LOCAL_DATA_DIR, value_name = "DIR")]
     pub data_dir: PathBuf,
     /// Slots of a local vovd.
     #[arg(long, default_value_t = 1, value_name = "N")]

@@ -24,7 +24,7 @@ use thiserror::Error;
 
 pub use bench::BenchArgs;
 pub use check_kernels::CheckKernelsArgs;
-pub use data::{DataArgs, DataCommand};
+pub use data::{DataArgs, DataCommand, DataDirArgs, FetchArgs, ListArgs, VerifyArgs};
 pub use devices::DevicesArgs;
 pub use models::ModelsArgs;
 pub use serve::{CheckConfigArgs, ConfigArgs, ServeArgs};

@@ -16,6 +16,11 @@ fn write_out(text: &str) -> Result<(), CliError> {
     }
 }
 
+/// Prints `text` as it is.
+pub(super) fn print_text(text: &str) -> Result<(), CliError> {
+    write_out(text)
+}
+
 /// Prints `value` as pretty JSON and a newline.
 pub(super) fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Failed(e.to_string()))?;

@@ -53,7 +53,7 @@ pub struct TaskArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Data root.
-    #[arg(long, value_name = "DIR", default_value = "data")]
+    #[arg(long, value_name = "DIR", default_value = vov_spec::LOCAL_DATA_DIR)]
     pub data_dir: PathBuf,
     /// Compute threads [default: $SLURM_CPUS_PER_TASK, else the CPUs available].
     #[arg(long, value_name = "N")]

@@ -45,7 +45,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "cpu", value_parser = parse::<DeviceLabel>)]
     pub device: DeviceLabel,
     /// Data root: cifar10/ (or cifar-10-batches-bin/) and fashion-mnist/ below it.
-    #[arg(long, default_value = "data", value_name = "DIR")]
+    #[arg(long, default_value = vov_spec::LOCAL_DATA_DIR, value_name = "DIR")]
     pub data_dir: PathBuf,
     /// Write checkpoints to DIR/checkpoint.safetensors.
     #[arg(long, value_name = "DIR")]

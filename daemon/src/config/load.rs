@@ -16,6 +16,18 @@ use crate::runtime::threads;
 /// The file read when `--config` is not given (absent is fine).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/vovd/vovd.toml";
 
+/// Environment variables set keys as `VOVD__KEY` (upper case).
+const ENV_PREFIX: &str = "VOVD";
+const ENV_PREFIX_SEPARATOR: &str = "__";
+
+/// The environment variable that sets `key` (`data_dir` -> `VOVD__DATA_DIR`).
+pub fn env_var(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{ENV_PREFIX_SEPARATOR}{}",
+        key.to_ascii_uppercase()
+    )
+}
+
 /// Where configuration comes from, lowest priority first.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -97,8 +109,8 @@ fn builder(src: &Sources) -> Result<Config, config::ConfigError> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     b = b.add_source(
-        Environment::with_prefix("VOVD")
-            .prefix_separator("__")
+        Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator(ENV_PREFIX_SEPARATOR)
             .separator("___")
             .try_parsing(true)
             .list_separator(",")

@@ -18,7 +18,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use connections::ConnectionLimits;
-pub use load::{load, Sources, DEFAULT_CONFIG_PATH};
+pub use load::{env_var, load, Sources, DEFAULT_CONFIG_PATH};
 
 /// A configuration problem; every variant names the key and the value.
 #[derive(Debug, Error)]

@@ -28,6 +28,8 @@ pub const TRAIN_FILES: [&str; 5] = [
 ];
 /// Validation file.
 pub const TEST_FILE: &str = "test_batch.bin";
+/// The directory below the data root that `vovd data fetch` installs.
+pub const DIR: &str = "cifar10";
 
 const HINT: &str = "download the binary version (cifar-10-binary.tar.gz) from \
 https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into the data directory \
@@ -35,7 +37,7 @@ https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into the data director
 
 /// The directory holding the files: `<root>/cifar10` or `<root>/cifar-10-batches-bin`.
 pub fn directory(root: &Path) -> PathBuf {
-    let candidates = [root.join("cifar10"), root.join("cifar-10-batches-bin")];
+    let candidates = [root.join(DIR), root.join("cifar-10-batches-bin")];
     candidates
         .iter()
         .find(|d| d.is_dir())
@@ -90,7 +92,12 @@ fn read_split(dir: &Path, files: &[&str], limit: Option<usize>) -> Result<Split,
 /// Loads CIFAR-10 from the data root in `opts`.
 pub fn load(opts: &LoadOptions) -> Result<Dataset, DataError> {
     let root = opts.root.clone().unwrap_or_else(|| PathBuf::from("data"));
-    let dir = directory(&root);
+    load_dir(&directory(&root), opts)
+}
+
+/// Loads CIFAR-10 from the directory holding its six files (the limits of `opts`).
+pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let dir = dir.to_path_buf();
     let train = read_split(&dir, &TRAIN_FILES, opts.train_limit)?;
     let val = read_split(&dir, &[TEST_FILE], opts.val_limit)?;
     Ok(Dataset {

@@ -13,6 +13,8 @@ use crate::model::InputShape;
 
 /// Where Debian's package installs the files.
 pub const SYSTEM_DIR: &str = "/usr/share/datasets/fashion-mnist";
+/// The directory below the data root searched first (and that `vovd data fetch` installs).
+pub const DIR: &str = "fashion-mnist";
 /// Side of the images in the files.
 pub const SIDE: usize = 28;
 /// Side after padding.
@@ -26,7 +28,7 @@ const HINT: &str = "install Debian's dataset-fashion-mnist package \
 pub fn search_dirs(root: Option<&Path>) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(root) = root {
-        dirs.push(root.join("fashion-mnist"));
+        dirs.push(root.join(DIR));
     }
     dirs.push(PathBuf::from(SYSTEM_DIR));
     dirs
@@ -162,10 +164,18 @@ fn read_split(dirs: &[PathBuf], prefix: &str, limit: Option<usize>) -> Result<Sp
 
 /// Loads Fashion-MNIST from `<root>/fashion-mnist` or the system directory.
 pub fn load(opts: &LoadOptions) -> Result<Dataset, DataError> {
-    let dirs = search_dirs(opts.root.as_deref());
-    let train = read_split(&dirs, "train", opts.train_limit)?;
-    let val = read_split(&dirs, "t10k", opts.val_limit)?;
-    let source = find(&dirs, "t10k-labels-idx1-ubyte")?
+    load_from(&search_dirs(opts.root.as_deref()), opts)
+}
+
+/// Loads Fashion-MNIST from `dir` only (the limits of `opts`).
+pub fn load_dir(dir: &Path, opts: &LoadOptions) -> Result<Dataset, DataError> {
+    load_from(&[dir.to_path_buf()], opts)
+}
+
+fn load_from(dirs: &[PathBuf], opts: &LoadOptions) -> Result<Dataset, DataError> {
+    let train = read_split(dirs, "train", opts.train_limit)?;
+    let val = read_split(dirs, "t10k", opts.val_limit)?;
+    let source = find(dirs, "t10k-labels-idx1-ubyte")?
         .parent()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
@@ -183,19 +193,28 @@ pub fn load(opts: &LoadOptions) -> Result<Dataset, DataError> {
     })
 }
 
+/// The four files' names (each may also be there as `NAME.gz`).
+pub const FILES: [&str; 4] = [
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+];
+
 /// Whether the four files can be found (a cheap check for host listings).
 pub fn present(root: Option<&Path>) -> bool {
     let dirs = search_dirs(root);
-    ["train-images", "train-labels", "t10k-images", "t10k-labels"]
-        .iter()
-        .all(|p| {
-            let kind = if p.ends_with("images") {
-                "idx3"
-            } else {
-                "idx1"
-            };
-            find(&dirs, &format!("{p}-{kind}-ubyte")).is_ok()
-        })
+    FILES.iter().all(|f| find(&dirs, f).is_ok())
+}
+
+/// The first directory searched that holds any of the four files: the one the
+/// loader reads first.
+pub fn holding_dir(root: Option<&Path>) -> Option<PathBuf> {
+    search_dirs(root).into_iter().find(|d| {
+        FILES
+            .iter()
+            .any(|f| d.join(f).is_file() || d.join(format!("{f}.gz")).is_file())
+    })
 }
 
 #[cfg(test)]

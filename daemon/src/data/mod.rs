@@ -9,8 +9,10 @@ pub mod availability;
 pub mod cifar10;
 pub mod error;
 pub mod fashion_mnist;
+pub mod fetch;
 pub mod loader;
 pub mod synthetic;
+pub mod verify;
 
 use std::path::PathBuf;
 

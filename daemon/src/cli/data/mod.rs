@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::CliError;
+use super::{output, CliError};
+use crate::data::verify::Verified;
+use crate::data::DatasetName;
 
 pub use dir::DataDirArgs;
 pub use fetch::FetchArgs;
@@ -45,4 +47,31 @@ pub(super) fn run(args: &DataArgs) -> Result<ExitCode, CliError> {
         DataCommand::Verify(a) => verify::run(a),
         DataCommand::List(a) => list::run(a),
     }
+}
+
+/// Prints `NAME  STATE  DETAIL` on stdout: one line per data set.
+fn print_line(name: DatasetName, state: &str, detail: &str) -> Result<(), CliError> {
+    output::print_text(&format!("{name}  {state}  {detail}\n"))
+}
+
+/// Prints a verified data set's line: counts, records digest and directory as
+/// `key=value` fields, and whether it matched the install record or the
+/// published records.
+fn print_verified(name: DatasetName, state: &str, v: &Verified) -> Result<(), CliError> {
+    let mut detail = format!(
+        "train={} val={} sha256={} dir={}",
+        v.train_records,
+        v.val_records,
+        v.records_sha256,
+        v.dir.display()
+    );
+    match v.official {
+        Some(true) => detail += " (the published records)",
+        Some(false) => detail += " (not the published records)",
+        None => {}
+    }
+    if v.recorded {
+        detail += " (matches its install record)";
+    }
+    print_line(name, state, &detail)
 }
