@@ -57,16 +57,28 @@ pub fn download(url: &str, dest: &Path, bar: &ProgressBar) -> Result<Transfer, F
         let after = std::fs::metadata(&part).map_or(0, |m| m.len());
         failures = if after > before { 1 } else { failures + 1 };
         if failures >= MAX_TRIES {
+            let what = if after == 0 {
+                "nothing arrived; if this host has no internet, use --url (a site mirror) or \
+                 --from (an archive copied in by hand)"
+                    .to_string()
+            } else {
+                format!(
+                    "{after} bytes kept in {}; run again to resume",
+                    part.display()
+                )
+            };
             return Err(FetchError::Transfer {
                 url: url.to_string(),
-                reason: format!(
-                    "{why} ({failures} tries without progress; {after} bytes kept in {}, run again to resume)",
-                    part.display()
-                ),
+                reason: format!("{why} ({failures} tries without progress; {what})"),
             });
         }
         transfer.retries += 1;
-        bar.suspend(|| eprintln!("{url}: {why}; resuming at {after} bytes"));
+        let next = if after == 0 {
+            "retrying".to_string()
+        } else {
+            format!("resuming at {after} bytes")
+        };
+        bar.suspend(|| eprintln!("{url}: {why}; {next}"));
         std::thread::sleep(pause);
         pause = (pause * 2).min(MAX_PAUSE);
     }
@@ -110,7 +122,12 @@ fn attempt(
                 reason: r.status_text().to_string(),
             })
         }
-        Err(ureq::Error::Transport(t)) => return Ok(Attempt::Cut(t.to_string())),
+        Err(ureq::Error::Transport(t)) => {
+            return Ok(Attempt::Cut(match t.message() {
+                Some(m) => format!("{}: {m}", t.kind()),
+                None => t.kind().to_string(),
+            }))
+        }
     };
     let (start, total) = match resp.status() {
         206 => content_range(&resp, url, offset)?,

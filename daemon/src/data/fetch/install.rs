@@ -31,8 +31,8 @@ pub fn fetch(req: &FetchRequest, bars: BarFactory<'_>) -> Result<FetchOutcome, F
     }
     let staging = Staging::open(&req.root, req.name)?;
     let result = gather_and_install(src, req, &sums, &staging, bars);
-    // Keep downloads only when the transfer itself was cut: the next run resumes.
-    let keep = matches!(result, Err(FetchError::Transfer { .. }));
+    // Keep downloads only when a transfer was cut part way: the next run resumes.
+    let keep = matches!(result, Err(FetchError::Transfer { .. })) && staging.holds_partial();
     staging.finish(keep);
     result
 }

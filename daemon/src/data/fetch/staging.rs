@@ -52,6 +52,12 @@ impl Staging {
         self.area.join(self.name.to_string())
     }
 
+    /// Whether some download has bytes to resume from.
+    pub(super) fn holds_partial(&self) -> bool {
+        std::fs::read_dir(self.downloads())
+            .is_ok_and(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+    }
+
     /// A fresh, empty directory to unpack into.
     pub(super) fn fresh_unpack_dir(&self) -> Result<PathBuf, FetchError> {
         let dir = self.area.join(format!("{}.new", self.name));
