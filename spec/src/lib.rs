@@ -26,7 +26,7 @@ pub use knobs::ModelKnobs;
 pub use names::{
     Augmentation, DatasetName, DeviceRequirement, Family, Optimizer, Preset, Timing, WdMode,
 };
-pub use state::{FailureClass, JobState, TrialState};
+pub use state::{DatasetState, FailureClass, JobState, TrialState};
 pub use trial::{Measure, TrialSpec};
 pub use validate::SpecError;
 pub use value::{Kind, Value};
