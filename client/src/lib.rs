@@ -1,13 +1,15 @@
 //! vovctl: the client side of vov.
 //!
 //! It turns a sweep file into trials ([`sweep`]), resolves the hosts to use
-//! ([`hosts`]), reaches each as a [`backend`], places trials on their slots and
+//! ([`hosts`]) and which data sets they have ([`datasets`]), reaches each as a
+//! [`backend`], places trials on their slots and
 //! follows them ([`schedule`]), keeps every result in a local SQLite store
 //! ([`store`]), and turns stored results into the published table and plots
 //! ([`report`]). The `vovctl` binary wraps it.
 
 pub mod backend;
 pub mod cli;
+pub mod datasets;
 pub mod hosts;
 pub mod local;
 pub mod progress;

@@ -126,8 +126,8 @@ async fn open_service(cfg: &DaemonConfig) -> Result<(JobManager, TrainerService)
     let path = cfg.store_path();
     let store = Store::open(&path).map_err(|source| ServeError::Store { path, source })?;
     let jobs = JobManager::start(manager_config(cfg, &slots)?, store).await?;
-    let (data_dir, threads) = (cfg.data_dir.clone(), cfg.threads_per_slot);
-    let host = tokio::task::spawn_blocking(move || host::gather(&data_dir, threads, &offered))
+    let threads = cfg.threads_per_slot;
+    let host = tokio::task::spawn_blocking(move || host::gather(threads, &offered))
         .await
         .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
     let service = TrainerService::new(

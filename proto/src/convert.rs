@@ -1,9 +1,9 @@
 //! The one place where the typed trial ([`vov_spec`]) meets its `vov.v1` messages:
-//! specs, states and failure classes, both ways.
+//! specs, states, failure classes and data set states, both ways.
 
 use vov_spec::{
-    Augmentation, DeviceRequirement, FailureClass, JobState, Measure, ModelKnobs, Optimizer,
-    SpecError, TrialSpec, TrialState, WdMode,
+    Augmentation, DatasetState, DeviceRequirement, FailureClass, JobState, Measure, ModelKnobs,
+    Optimizer, SpecError, TrialSpec, TrialState, WdMode,
 };
 
 use crate::pb;
@@ -279,6 +279,28 @@ pub fn failure(v: i32) -> Option<FailureClass> {
     }
 }
 
+impl From<DatasetState> for pb::DatasetState {
+    fn from(s: DatasetState) -> Self {
+        match s {
+            DatasetState::Present => pb::DatasetState::Present,
+            DatasetState::Absent => pb::DatasetState::Absent,
+            DatasetState::Broken => pb::DatasetState::Broken,
+        }
+    }
+}
+
+/// A data set's state as received. A daemon older than the field sends
+/// unspecified: its `available` then says present or absent.
+pub fn dataset_state(info: &pb::DatasetInfo) -> DatasetState {
+    match pb::DatasetState::try_from(info.state) {
+        Ok(pb::DatasetState::Present) => DatasetState::Present,
+        Ok(pb::DatasetState::Absent) => DatasetState::Absent,
+        Ok(pb::DatasetState::Broken) => DatasetState::Broken,
+        Ok(pb::DatasetState::Unspecified) | Err(_) if info.available => DatasetState::Present,
+        Ok(pb::DatasetState::Unspecified) | Err(_) => DatasetState::Absent,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +375,23 @@ mod tests {
             let err = TrialSpec::try_from(&p).unwrap_err().to_string();
             assert!(err.starts_with(needle), "{needle}: {err}");
         }
+    }
+
+    #[test]
+    fn dataset_states_round_trip_and_old_daemons_read_available() {
+        for &s in DatasetState::ALL {
+            let info = pb::DatasetInfo {
+                state: pb::DatasetState::from(s) as i32,
+                ..Default::default()
+            };
+            assert_eq!(dataset_state(&info), s);
+        }
+        let old = |available| pb::DatasetInfo {
+            available,
+            ..Default::default()
+        };
+        assert_eq!(dataset_state(&old(true)), DatasetState::Present);
+        assert_eq!(dataset_state(&old(false)), DatasetState::Absent);
     }
 
     #[test]

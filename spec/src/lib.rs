@@ -27,7 +27,7 @@ pub use names::{
     Augmentation, DatasetName, DeviceRequirement, Family, Optimizer, Preset, Timing, WdMode,
     LOCAL_DATA_DIR,
 };
-pub use state::{FailureClass, JobState, TrialState};
+pub use state::{DatasetState, FailureClass, JobState, TrialState};
 pub use trial::{Measure, TrialSpec};
 pub use validate::SpecError;
 pub use value::{Kind, Value};

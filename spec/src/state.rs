@@ -1,6 +1,7 @@
-//! Where a trial is in its life, and why it failed: the same enums in the daemon's
-//! job store, on the wire and in the client's results store (SQL stores their
-//! [`as_str`](JobState::as_str) names).
+//! Where a trial is in its life and why it failed (the same enums in the
+//! daemon's job store, on the wire and in the client's results store; SQL stores
+//! their [`as_str`](JobState::as_str) names), and what a host's data set is
+//! ([`DatasetState`], reported by `vovd data list` and `HostInfo`).
 
 use crate::names::named;
 use std::fmt;
@@ -75,6 +76,19 @@ impl From<JobState> for TrialState {
         }
     }
 }
+
+named!(
+    /// A data set on a host, as a quick structural check finds it (the deep check,
+    /// every record decoded, is `vovd data verify`).
+    DatasetState, "data set state", {
+        /// Every file there and structurally sane: trials on it can run.
+        Present => "present",
+        /// None of its files there.
+        Absent => "absent",
+        /// Some files missing, or a file structurally wrong.
+        Broken => "broken",
+    }
+);
 
 named!(
     /// Why a trial failed; decides whether it is retried.

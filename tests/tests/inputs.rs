@@ -36,7 +36,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 },
             ),
             FailedPrecondition,
-            "cifar10 is not present",
+            "cifar10 is not present on this host (not found under",
         ),
         (
             submit(

@@ -56,6 +56,14 @@ impl StoreArgs {
     }
 }
 
+/// The data directory of the local vovd that runs when no hosts are configured.
+#[derive(Debug, Args, Clone)]
+pub struct LocalDataArgs {
+    /// Data directory of a local vovd (when no hosts are configured).
+    #[arg(long, default_value = vov_spec::LOCAL_DATA_DIR, value_name = "DIR")]
+    pub data_dir: PathBuf,
+}
+
 /// Which hosts to talk to.
 #[derive(Debug, Args, Clone, Default)]
 pub struct HostArgs {

@@ -6,6 +6,8 @@
 
 mod cancel;
 mod common;
+mod data;
+mod dry_run;
 mod hosts;
 mod results;
 mod status;
@@ -17,7 +19,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use thiserror::Error;
 
-pub use common::{HostArgs, StoreArgs};
+pub use common::{HostArgs, LocalDataArgs, StoreArgs};
 
 /// vovctl: run image-classification benchmark sweeps over vovd hosts.
 #[derive(Debug, Parser)]
@@ -47,6 +49,8 @@ pub enum Command {
     Attach(sweep::AttachArgs),
     /// Each host: reachable, version, fingerprint, slots, queue.
     Hosts(hosts::HostsArgs),
+    /// Which host has which data set (present, absent, broken) and how to fix it.
+    Data(data::DataArgs),
     /// Trial states of a sweep (or all sweeps) from the store.
     Status(status::StatusArgs),
     /// Cancel a sweep's unfinished trials, or one trial.
@@ -115,6 +119,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Command::Sweep(args) => sweep::sweep(*args).await,
             Command::Attach(args) => sweep::attach(args).await,
             Command::Hosts(args) => hosts::run(args).await,
+            Command::Data(args) => data::run(args).await,
             Command::Status(args) => status::run(args),
             Command::Cancel(args) => cancel::run(args).await,
             Command::Results(args) => results::results(args).await,

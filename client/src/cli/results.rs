@@ -114,7 +114,7 @@ async fn collect(
                 state.display()
             )));
         }
-        let daemon = LocalDaemon::start(&state, Path::new("data"), 1)
+        let daemon = LocalDaemon::start(&state, Path::new(vov_spec::LOCAL_DATA_DIR), 1)
             .map_err(|e| CliError::Connection(e.to_string()))?;
         cfg = HostsConfig {
             urls: vec![daemon.url.clone()],

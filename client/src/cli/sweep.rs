@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::common::{print, stored_target, HostArgs, StoreArgs};
+use super::common::{print, stored_target, HostArgs, LocalDataArgs, StoreArgs};
+use super::dry_run;
 use super::target::{self, SweepTarget, Target};
 use super::{outcome, CliError};
-use crate::backend::grpc::{request, GrpcBackend};
+use crate::backend::grpc::GrpcBackend;
 use crate::backend::slurm::SlurmBackend;
 use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig, Source};
@@ -18,7 +19,7 @@ use crate::local::LocalDaemon;
 use crate::progress::{JsonUi, PlainUi, TtyUi, Ui};
 use crate::report::{self, table};
 use crate::schedule::{self, Options, Summary};
-use crate::store::{ResultsStore, SweepSettings, TrialRow, TrialState};
+use crate::store::{ResultsStore, SweepSettings, TrialRow};
 use crate::sweep;
 use std::sync::Arc;
 
@@ -33,9 +34,9 @@ pub struct FollowArgs {
     /// trials' events keep it alive.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub lease: u64,
-    /// Data directory of a local vovd (when no hosts are configured).
-    #[arg(long, default_value = vov_spec::LOCAL_DATA_DIR, value_name = "DIR")]
-    pub data_dir: PathBuf,
+    /// The local vovd's data.
+    #[command(flatten)]
+    pub local_data: LocalDataArgs,
     /// Slots of a local vovd.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub local_slots: u32,
@@ -128,7 +129,7 @@ fn fleet(target: &Target, store: &std::path::Path, follow: &FollowArgs) -> Resul
     }
     let local = LocalDaemon::start(
         &local_state_dir(store),
-        &follow.data_dir,
+        &follow.local_data.data_dir,
         follow.local_slots,
     )
     .map_err(|e| CliError::Connection(e.to_string()))?;
@@ -240,7 +241,14 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
         },
     )?;
     if args.dry_run {
-        return dry_run(read_only.as_ref(), &sw, &target, args.rerun).await;
+        let plan = dry_run::DryRun {
+            store: read_only.as_ref(),
+            sweep: &sw,
+            target: &target,
+            rerun: args.rerun,
+            local_data: &args.follow.local_data,
+        };
+        return dry_run::run(plan).await;
     }
     drop(read_only);
     let mut store = args.store.open()?;
@@ -301,148 +309,4 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
         rerun: false,
     };
     follow(&mut store, fleet, opts, &args.follow).await
-}
-
-async fn dry_run(
-    store: Option<&ResultsStore>,
-    sw: &sweep::Sweep,
-    target: &Target,
-    rerun: bool,
-) -> Result<ExitCode, CliError> {
-    let finished = |id: &str| {
-        store
-            .and_then(|s| s.trial(id).ok().flatten())
-            .is_some_and(|r| r.state == TrialState::Succeeded)
-    };
-    let todo: Vec<&sweep::Trial> = sw
-        .trials
-        .iter()
-        .filter(|t| rerun || !finished(&t.id))
-        .collect();
-    let (placement, slots, fingerprints) = match target {
-        Target::Fleet(cfg, source) => plan_hosts(store, cfg, *source).await,
-        Target::Slurm(cfg) => {
-            let name = format!(
-                "slurm {}",
-                cfg.partition.as_deref().unwrap_or("default partition")
-            );
-            let parallel = if cfg.max_parallel == 0 {
-                sw.trials.len()
-            } else {
-                cfg.max_parallel as usize
-            };
-            (vec![name], parallel.max(1), Vec::new())
-        }
-    };
-    let mut table_rows = Vec::new();
-    let mut eta_s = 0.0;
-    let mut eta_known = true;
-    for (i, t) in sw.trials.iter().enumerate() {
-        let run = rerun || !finished(&t.id);
-        let host = if run {
-            placement
-                .get(i % placement.len().max(1))
-                .cloned()
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let per_epoch = fingerprints.iter().find_map(|fp| {
-            store.and_then(|s| s.seconds_per_epoch(&t.spec.model, fp).ok().flatten())
-        });
-        match (run, per_epoch) {
-            (true, Some(s)) => eta_s += s * f64::from(t.spec.epochs),
-            (true, None) => eta_known = false,
-            _ => {}
-        }
-        table_rows.push(vec![
-            t.id.clone(),
-            t.label.clone(),
-            t.repeat.to_string(),
-            t.spec.epochs.to_string(),
-            if run {
-                "to run".into()
-            } else {
-                "finished".into()
-            },
-            host,
-            per_epoch.map_or("n/a".into(), |s| format!("{s:.1}")),
-        ]);
-    }
-    print(&table::markdown_table(
-        &[
-            "trial",
-            "config",
-            "repeat",
-            "epochs",
-            "status",
-            "placement",
-            "s/epoch seen",
-        ],
-        &table_rows,
-    ));
-    let eta = if todo.is_empty() {
-        "nothing to run".to_string()
-    } else if eta_known {
-        format!(
-            "ETA about {} on {slots} slot(s)",
-            humanize(eta_s / slots.max(1) as f64)
-        )
-    } else {
-        "ETA unknown (no earlier timings of these models on this hardware)".to_string()
-    };
-    print(&format!(
-        "\n{} trials, {} finished, {} to run; {eta}\n",
-        sw.trials.len(),
-        sw.trials.len() - todo.len(),
-        todo.len()
-    ));
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Placement names, total slots and fingerprints of the hosts, without starting
-/// or writing anything: a local run is described, remote hosts are asked.
-async fn plan_hosts(
-    store: Option<&ResultsStore>,
-    cfg: &HostsConfig,
-    source: Source,
-) -> (Vec<String>, usize, Vec<String>) {
-    if source == Source::None {
-        let fp = store.and_then(|s| s.host_fingerprint("local").ok().flatten());
-        return (vec!["local vovd".into()], 1, fp.into_iter().collect());
-    }
-    let Ok(hosts) = hosts::connect(cfg) else {
-        return (cfg.urls.clone(), cfg.urls.len(), Vec::new());
-    };
-    let mut placement = Vec::new();
-    let mut fingerprints = Vec::new();
-    for h in hosts {
-        let mut client = h.client.clone();
-        match client
-            .host_info(request(vov_proto::pb::HostInfoRequest {}))
-            .await
-        {
-            Ok(info) => {
-                let info = info.into_inner();
-                for s in 0..info.slots_total {
-                    placement.push(format!("{} slot {s}", h.url));
-                }
-                if let Some(fp) = info.fingerprint {
-                    fingerprints.push(fp.id);
-                }
-            }
-            Err(e) => placement.push(format!("{} (unreachable: {})", h.url, e.code())),
-        }
-    }
-    let slots = placement.len();
-    (placement, slots, fingerprints)
-}
-
-fn humanize(secs: f64) -> String {
-    let s = secs.round() as u64;
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-    }
 }

@@ -45,28 +45,29 @@ pub fn directory(root: &Path) -> PathBuf {
         .clone()
 }
 
+/// The records in a file of `len` bytes, or why that size cannot be one of the
+/// official files: not a whole number of records, empty, or oversized.
+pub fn record_count(len: u64) -> Result<usize, String> {
+    let record = RECORD as u64;
+    if len % record != 0 {
+        return Err(format!(
+            "{len} bytes is not a whole number of {RECORD}-byte records (truncated, or not the binary version)"
+        ));
+    }
+    match usize::try_from(len / record) {
+        Ok(0) => Err("file is empty".into()),
+        Ok(n) if n <= RECORDS_PER_FILE => Ok(n),
+        _ => Err(format!(
+            "{} records is more than the {RECORDS_PER_FILE} an official file holds (oversized)",
+            len / record
+        )),
+    }
+}
+
 /// Parses one file into `split`, keeping at most `limit` records in total.
 fn read_file(path: &Path, split: &mut Split, limit: usize) -> Result<(), DataError> {
     let bytes = DataError::read(path, HINT)?;
-    if bytes.len() % RECORD != 0 {
-        return Err(DataError::malformed(
-            path,
-            format!(
-                "{} bytes is not a whole number of {RECORD}-byte records (truncated, or not the binary version)",
-                bytes.len()
-            ),
-        ));
-    }
-    let records = bytes.len() / RECORD;
-    if records == 0 {
-        return Err(DataError::malformed(path, "file is empty"));
-    }
-    if records > RECORDS_PER_FILE {
-        return Err(DataError::malformed(
-            path,
-            format!("{records} records is more than the {RECORDS_PER_FILE} an official file holds (oversized)"),
-        ));
-    }
+    let records = record_count(bytes.len() as u64).map_err(|r| DataError::malformed(path, r))?;
     let labels: Vec<u8> = bytes.chunks_exact(RECORD).map(|r| r[0]).collect();
     check_labels(&labels, 10, path)?;
     let take = records.min(limit.saturating_sub(split.len()));
@@ -91,7 +92,10 @@ fn read_split(dir: &Path, files: &[&str], limit: Option<usize>) -> Result<Split,
 
 /// Loads CIFAR-10 from the data root in `opts`.
 pub fn load(opts: &LoadOptions) -> Result<Dataset, DataError> {
-    let root = opts.root.clone().unwrap_or_else(|| PathBuf::from("data"));
+    let root = opts
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(vov_spec::LOCAL_DATA_DIR));
     load_dir(&directory(&root), opts)
 }
 

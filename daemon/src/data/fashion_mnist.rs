@@ -20,9 +20,21 @@ pub const SIDE: usize = 28;
 /// Side after padding.
 pub const PADDED: usize = 32;
 
-const HINT: &str = "install Debian's dataset-fashion-mnist package \
-(apt-get install dataset-fashion-mnist) or put the four IDX files (raw or .gz) in \
-<data dir>/fashion-mnist";
+/// The command that installs Debian's package (written once: the loader's hint
+/// and the fix a host reports both use it).
+macro_rules! apt_install {
+    () => {
+        "apt-get install dataset-fashion-mnist"
+    };
+}
+/// The command that installs Debian's package into [`SYSTEM_DIR`].
+pub const APT_INSTALL: &str = apt_install!();
+
+const HINT: &str = concat!(
+    "install Debian's package (",
+    apt_install!(),
+    ") or put the four IDX files (raw or .gz) in <data dir>/fashion-mnist"
+);
 
 /// Directories searched, in order.
 pub fn search_dirs(root: Option<&Path>) -> Vec<PathBuf> {
@@ -54,7 +66,7 @@ fn find(dirs: &[PathBuf], base: &str) -> Result<PathBuf, DataError> {
 /// Reads a file, decompressing it when it starts with the gzip magic bytes.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     let bytes = DataError::read(path, HINT)?;
-    if bytes.starts_with(&[0x1f, 0x8b]) {
+    if bytes.starts_with(&GZIP_MAGIC) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&bytes[..])
             .read_to_end(&mut out)
@@ -65,51 +77,85 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     }
 }
 
+/// The first bytes of a gzip stream.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The four files (without `.gz`), each with its IDX dimension count: training
+/// images and labels, then validation (`t10k`) images and labels.
+pub const FILES: [(&str, usize); 4] = [
+    ("train-images-idx3-ubyte", 3),
+    ("train-labels-idx1-ubyte", 1),
+    ("t10k-images-idx3-ubyte", 3),
+    ("t10k-labels-idx1-ubyte", 1),
+];
+
+/// Bytes of an IDX header with `ndims` dimensions.
+pub fn header_len(ndims: usize) -> usize {
+    4 + 4 * ndims
+}
+
+/// The dimensions in the IDX header at the start of `bytes` (unsigned bytes in
+/// `ndims` dimensions), or why it is not one.
+pub fn parse_header(bytes: &[u8], ndims: usize) -> Result<Vec<usize>, String> {
+    let header = header_len(ndims);
+    if bytes.len() < header {
+        return Err(format!(
+            "{} bytes is too short for an IDX header",
+            bytes.len()
+        ));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || usize::from(bytes[3]) != ndims {
+        return Err(format!(
+            "bad IDX magic {:02x}{:02x}{:02x}{:02x}: expected unsigned bytes in {ndims} dimensions",
+            bytes[0], bytes[1], bytes[2], bytes[3]
+        ));
+    }
+    Ok(bytes[4..header]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect())
+}
+
+/// Checks that `payload` data bytes are what the header's `dims` promise.
+pub fn check_payload(dims: &[usize], payload: u64) -> Result<(), String> {
+    let want = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+    match want {
+        Some(n) if n == payload => Ok(()),
+        Some(n) if n > payload => Err(format!(
+            "truncated: header promises {n} data bytes, file has {payload}"
+        )),
+        _ => Err(format!(
+            "{payload} data bytes do not match the header's dimensions {dims:?}"
+        )),
+    }
+}
+
+/// Checks that images are Fashion-MNIST's size (IDX dims `[count, 28, 28]`).
+pub fn check_image_dims(dims: &[usize]) -> Result<(), String> {
+    if dims[1] != SIDE || dims[2] != SIDE {
+        return Err(format!(
+            "images are {}x{}; Fashion-MNIST images are {SIDE}x{SIDE}",
+            dims[1], dims[2]
+        ));
+    }
+    Ok(())
+}
+
+/// Where `base` (raw or `.gz`) is found under `root` or the system directory.
+pub fn locate(root: Option<&Path>, base: &str) -> Option<PathBuf> {
+    find(&search_dirs(root), base).ok()
+}
+
 /// Parses an IDX file of unsigned bytes with `ndims` dimensions: (dims, payload).
 fn parse_idx<'a>(
     bytes: &'a [u8],
     ndims: usize,
     path: &Path,
 ) -> Result<(Vec<usize>, &'a [u8]), DataError> {
-    let header = 4 + 4 * ndims;
-    if bytes.len() < header {
-        return Err(DataError::malformed(
-            path,
-            format!("{} bytes is too short for an IDX header", bytes.len()),
-        ));
-    }
-    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || usize::from(bytes[3]) != ndims {
-        return Err(DataError::malformed(
-            path,
-            format!(
-                "bad IDX magic {:02x}{:02x}{:02x}{:02x}: expected unsigned bytes in {ndims} dimensions",
-                bytes[0], bytes[1], bytes[2], bytes[3]
-            ),
-        ));
-    }
-    let dims: Vec<usize> = bytes[4..header]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
-    let want = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let payload = &bytes[header..];
-    match want {
-        Some(n) if n == payload.len() => Ok((dims, payload)),
-        Some(n) if n > payload.len() => Err(DataError::malformed(
-            path,
-            format!(
-                "truncated: header promises {n} data bytes, file has {}",
-                payload.len()
-            ),
-        )),
-        _ => Err(DataError::malformed(
-            path,
-            format!(
-                "{} data bytes do not match the header's dimensions {dims:?}",
-                payload.len()
-            ),
-        )),
-    }
+    let dims = parse_header(bytes, ndims).map_err(|r| DataError::malformed(path, r))?;
+    let payload = &bytes[header_len(ndims)..];
+    check_payload(&dims, payload.len() as u64).map_err(|r| DataError::malformed(path, r))?;
+    Ok((dims, payload))
 }
 
 fn pad(images: &[u8], count: usize) -> Vec<u8> {
@@ -132,15 +178,7 @@ fn read_split(dirs: &[PathBuf], prefix: &str, limit: Option<usize>) -> Result<Sp
     let lbl_path = find(dirs, &format!("{prefix}-labels-idx1-ubyte"))?;
     let img_bytes = read_maybe_gz(&img_path)?;
     let (dims, images) = parse_idx(&img_bytes, 3, &img_path)?;
-    if dims[1] != SIDE || dims[2] != SIDE {
-        return Err(DataError::malformed(
-            &img_path,
-            format!(
-                "images are {}x{}; Fashion-MNIST images are {SIDE}x{SIDE}",
-                dims[1], dims[2]
-            ),
-        ));
-    }
+    check_image_dims(&dims).map_err(|r| DataError::malformed(&img_path, r))?;
     let lbl_bytes = read_maybe_gz(&lbl_path)?;
     let (ldims, labels) = parse_idx(&lbl_bytes, 1, &lbl_path)?;
     if ldims[0] != dims[0] {
@@ -193,18 +231,9 @@ fn load_from(dirs: &[PathBuf], opts: &LoadOptions) -> Result<Dataset, DataError>
     })
 }
 
-/// The four files' names (each may also be there as `NAME.gz`).
-pub const FILES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
-
 /// Whether the four files can be found (a cheap check for host listings).
 pub fn present(root: Option<&Path>) -> bool {
-    let dirs = search_dirs(root);
-    FILES.iter().all(|f| find(&dirs, f).is_ok())
+    FILES.iter().all(|(base, _)| locate(root, base).is_some())
 }
 
 /// The first directory searched that holds any of the four files: the one the
@@ -213,7 +242,7 @@ pub fn holding_dir(root: Option<&Path>) -> Option<PathBuf> {
     search_dirs(root).into_iter().find(|d| {
         FILES
             .iter()
-            .any(|f| d.join(f).is_file() || d.join(format!("{f}.gz")).is_file())
+            .any(|(f, _)| d.join(f).is_file() || d.join(format!("{f}.gz")).is_file())
     })
 }
 

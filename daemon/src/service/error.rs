@@ -14,6 +14,9 @@ pub enum ServiceError {
     /// The request is valid but this host can never run it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A check this call made could not finish (its blocking task panicked).
+    #[error("{0}")]
+    Internal(String),
     /// The job layer refused or failed.
     #[error(transparent)]
     Jobs(#[from] JobError),
@@ -24,6 +27,7 @@ impl From<ServiceError> for Status {
         let code = match &e {
             ServiceError::InvalidArgument(_) => Code::InvalidArgument,
             ServiceError::FailedPrecondition(_) => Code::FailedPrecondition,
+            ServiceError::Internal(_) => Code::Internal,
             ServiceError::Jobs(j) => match j {
                 JobError::NotFound(_) => Code::NotFound,
                 JobError::Conflict(_) => Code::AlreadyExists,

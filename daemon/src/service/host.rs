@@ -1,11 +1,13 @@
-//! What `HostInfo` reports that does not change while the daemon runs: hardware,
-//! devices, data sets and model presets (their parameter counts are computed once).
+//! What `HostInfo` reports: hardware, devices and model presets, which do not
+//! change while the daemon runs (their parameter counts are computed once), and
+//! the data sets, checked again on every call so that one fetched while the
+//! daemon runs shows at once.
 
 use std::path::Path;
 
 use vov_proto::pb;
 
-use crate::data::{availability, DatasetName};
+use crate::data::availability::{self, Availability};
 use crate::jobs::convert;
 use vov_spec::Preset;
 
@@ -13,7 +15,7 @@ use crate::model::preset_count;
 use crate::runtime::fingerprint::Fingerprint;
 use crate::runtime::gpu::Gpu;
 
-/// The static part of a host's description.
+/// The static part of a host's description (data sets are [`datasets`]).
 #[derive(Debug, Clone)]
 pub struct HostStatic {
     /// Host name.
@@ -22,8 +24,6 @@ pub struct HostStatic {
     pub fingerprint: pb::Fingerprint,
     /// Devices.
     pub devices: Vec<pb::Device>,
-    /// Data sets.
-    pub datasets: Vec<pb::DatasetInfo>,
     /// Model presets.
     pub models: Vec<pb::ModelInfo>,
 }
@@ -62,7 +62,7 @@ fn models() -> Vec<pb::ModelInfo> {
 
 /// Gathers the static description (blocking: it builds every preset once).
 /// `gpus` are the GPUs offered as slots (none on a CPU host).
-pub fn gather(data_dir: &Path, threads_per_slot: usize, gpus: &[Gpu]) -> HostStatic {
+pub fn gather(threads_per_slot: usize, gpus: &[Gpu]) -> HostStatic {
     let label = gpus
         .first()
         .map_or_else(|| "cpu".to_string(), |g| format!("cuda:{}", g.index));
@@ -84,24 +84,31 @@ pub fn gather(data_dir: &Path, threads_per_slot: usize, gpus: &[Gpu]) -> HostSta
             memory_bytes: memory_bytes(),
         });
     }
-    let datasets = DatasetName::ALL
-        .iter()
-        .map(|&name| {
-            let a = availability::check(name, data_dir);
-            pb::DatasetInfo {
-                name: name.to_string(),
-                available: a.available,
-                train_images: a.train_images,
-                val_images: a.val_images,
-                detail: a.detail,
-            }
-        })
-        .collect();
     HostStatic {
         hostname: hostname(),
         fingerprint: convert::fingerprint(&fp),
         devices,
-        datasets,
         models: models(),
     }
+}
+
+/// A data set as `HostInfo` reports it.
+pub fn dataset_info(a: &Availability) -> pb::DatasetInfo {
+    pb::DatasetInfo {
+        name: a.name.to_string(),
+        available: a.available(),
+        train_images: a.train_images,
+        val_images: a.val_images,
+        detail: a.detail.clone(),
+        state: pb::DatasetState::from(a.state) as i32,
+        fix: a.fix.clone().unwrap_or_default(),
+    }
+}
+
+/// Every data set under `data_dir` as it is now (blocking: it reads the files).
+pub fn datasets(data_dir: &Path) -> Vec<pb::DatasetInfo> {
+    availability::check_all(data_dir)
+        .iter()
+        .map(dataset_info)
+        .collect()
 }

@@ -24,6 +24,7 @@ use crate::jobs::{JobManager, NewJob};
 use crate::store::{ListQuery, Store};
 use error::ServiceError;
 use host::HostStatic;
+use vov_spec::DatasetState;
 
 /// Default and largest page of `List`.
 const PAGE: (usize, usize) = (100, 1000);
@@ -60,7 +61,10 @@ impl TrainerService {
         self.jobs.store().clone()
     }
 
-    fn check_runnable(
+    /// Refuses a trial this host can never run: the wrong device, or its data
+    /// set absent or broken (the message names the command that fixes it). The
+    /// data check reads files, so it runs on the blocking pool.
+    async fn check_runnable(
         &self,
         spec: &pb::TrialSpec,
         dataset: DatasetName,
@@ -79,14 +83,22 @@ impl TrainerService {
             }
             _ => {}
         }
-        let a = availability::check(dataset, &self.data_dir);
-        if !a.available {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "data set {dataset} is not present on this host: {}",
+        let data_dir = self.data_dir.clone();
+        let a = tokio::task::spawn_blocking(move || availability::check(dataset, &data_dir))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let fix = a.fix.unwrap_or_default();
+        match a.state {
+            DatasetState::Present => Ok(()),
+            DatasetState::Absent => Err(ServiceError::FailedPrecondition(format!(
+                "data set {dataset} is not present on this host ({}); install it with `{fix}`",
                 a.detail
-            )));
+            ))),
+            DatasetState::Broken => Err(ServiceError::FailedPrecondition(format!(
+                "data set {dataset} is broken on this host: {}; fetch it again with `{fix}`",
+                a.detail
+            ))),
         }
-        Ok(())
     }
 }
 
@@ -113,6 +125,10 @@ impl Trainer for TrainerService {
         _req: Request<pb::HostInfoRequest>,
     ) -> Result<Response<pb::HostInfoResponse>, Status> {
         let snap = self.jobs.snapshot().await?;
+        let data_dir = self.data_dir.clone();
+        let datasets = tokio::task::spawn_blocking(move || host::datasets(&data_dir))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
         let h = &self.host;
         Ok(Response::new(pb::HostInfoResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -123,7 +139,7 @@ impl Trainer for TrainerService {
             slots_free: snap.slots_free as u32,
             queued: snap.queued as u32,
             threads_per_slot: self.threads_per_slot as u32,
-            datasets: h.datasets.clone(),
+            datasets,
             models: h.models.clone(),
             max_queued: self.max_queued as u32,
         }))
@@ -141,7 +157,7 @@ impl Trainer for TrainerService {
             .spec
             .ok_or_else(|| ServiceError::InvalidArgument("spec: required".into()))?;
         let spec = convert::train_spec(&spec_pb)?;
-        self.check_runnable(&spec_pb, spec.dataset)?;
+        self.check_runnable(&spec_pb, spec.dataset).await?;
         tracing::info!(peer.addr = %peer, trial.id = %r.trial_id, sweep.id = %r.sweep_id, model = %spec.model.name, "submit");
         let (row, created) = self
             .jobs

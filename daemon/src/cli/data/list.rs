@@ -1,4 +1,6 @@
-//! `vovd data list`: the data sets as this host's daemon reports them.
+//! `vovd data list`: the data sets as this host's daemon reports them (the same
+//! quick structural check as `HostInfo`), with the command that fixes each one
+//! that is absent or broken.
 
 use std::process::ExitCode;
 
@@ -6,10 +8,14 @@ use clap::Args;
 
 use super::DataDirArgs;
 use crate::cli::{output, CliError};
-use crate::data::{availability, DatasetName};
+use crate::data::availability::{self, Availability};
 
 /// Arguments of `vovd data list`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  vovd data list --data-dir /var/lib/vovd/data\n  \
+                        vovd data list --json    (keys: name, state, train_images, val_images, detail, fix)"
+)]
 pub struct ListArgs {
     /// Where the data sets live.
     #[command(flatten)]
@@ -19,38 +25,37 @@ pub struct ListArgs {
     pub json: bool,
 }
 
+/// One data set as `--json` prints it; `vovctl data` reads these keys.
+fn json(a: &Availability) -> serde_json::Value {
+    serde_json::json!({
+        "name": a.name, "state": a.state,
+        "train_images": a.train_images, "val_images": a.val_images,
+        "detail": a.detail, "fix": a.fix.as_deref().unwrap_or_default(),
+    })
+}
+
+fn row(a: &Availability) -> Vec<String> {
+    vec![
+        a.name.to_string(),
+        a.state.to_string(),
+        a.train_images.to_string(),
+        a.val_images.to_string(),
+        a.detail.clone(),
+        a.fix.clone().unwrap_or_default(),
+    ]
+}
+
 pub(super) fn run(args: &ListArgs) -> Result<ExitCode, CliError> {
     let root = args.dir.resolve()?;
-    let rows: Vec<availability::Availability> = DatasetName::ALL
-        .iter()
-        .map(|&name| availability::check(name, &root))
-        .collect();
+    let rows = availability::check_all(&root);
     if args.json {
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|a| {
-                serde_json::json!({
-                    "name": a.name.to_string(), "available": a.available,
-                    "train_images": a.train_images, "val_images": a.val_images,
-                    "detail": a.detail,
-                })
-            })
-            .collect();
-        output::print_json(&json)?;
+        output::print_json(&rows.iter().map(json).collect::<Vec<_>>())?;
     } else {
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|a| {
-                vec![
-                    a.name.to_string(),
-                    if a.available { "present" } else { "absent" }.to_string(),
-                    a.train_images.to_string(),
-                    a.val_images.to_string(),
-                    a.detail.clone(),
-                ]
-            })
-            .collect();
-        output::print_table(&["data set", "state", "train", "val", "detail"], &table)?;
+        let table: Vec<Vec<String>> = rows.iter().map(row).collect();
+        output::print_table(
+            &["data set", "state", "train", "val", "detail", "fix"],
+            &table,
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -42,10 +42,16 @@ fn fashion(root: &Path, compressed: bool) -> PathBuf {
     let dir = root.join(fashion_mnist::DIR);
     std::fs::create_dir_all(&dir).unwrap();
     let files = [
-        (fashion_mnist::FILES[0], idx(&[3, 28, 28], &[17u8; 3 * 784])),
-        (fashion_mnist::FILES[1], idx(&[3], &[0, 4, 9])),
-        (fashion_mnist::FILES[2], idx(&[2, 28, 28], &[99u8; 2 * 784])),
-        (fashion_mnist::FILES[3], idx(&[2], &[3, 1])),
+        (
+            fashion_mnist::FILES[0].0,
+            idx(&[3, 28, 28], &[17u8; 3 * 784]),
+        ),
+        (fashion_mnist::FILES[1].0, idx(&[3], &[0, 4, 9])),
+        (
+            fashion_mnist::FILES[2].0,
+            idx(&[2, 28, 28], &[99u8; 2 * 784]),
+        ),
+        (fashion_mnist::FILES[3].0, idx(&[2], &[3, 1])),
     ];
     for (name, bytes) in files {
         if compressed {
