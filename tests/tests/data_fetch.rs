@@ -41,6 +41,13 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `vovd data fetch cifar10 --data-dir DATA` and `extra`.
+fn fetch_cifar10<'a>(data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["data", "fetch", "cifar10", "--data-dir", s(data)];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A model small enough to train in a second.
 const TINY: &[&str] = &[
     "--model",
@@ -92,17 +99,8 @@ fn cifar10_over_http_resumes_a_cut_transfer_verifies_and_trains() {
     let server = FileServer::start(site.path());
     server.cut_next_after(size / 2);
     let sum = format!("sha256:{}", datasets::sha256_file(&archive));
-    let fetch = [
-        "data",
-        "fetch",
-        "cifar10",
-        "--data-dir",
-        s(data.path()),
-        "--url",
-        &server.url(),
-        "--checksum",
-        &sum,
-    ];
+    let url = server.url();
+    let fetch = fetch_cifar10(data.path(), &["--url", &url, "--checksum", &sum]);
     let o = vovd(&fetch);
     assert!(o.status.success(), "{}", text(&o));
     let out = text(&o);
@@ -160,18 +158,10 @@ fn a_fetch_interrupted_in_an_earlier_run_resumes_where_it_stopped() {
     std::fs::write(waiting.join("cifar-10-binary.tar.gz.part"), &bytes[..half]).unwrap();
     let server = FileServer::start(site.path());
     let sum = format!("sha256:{}", datasets::sha256_file(&archive));
-    let o = vovd(&[
-        "data",
-        "fetch",
-        "cifar10",
-        "--data-dir",
-        s(data.path()),
-        "--url",
-        &server.url(),
-        "--checksum",
-        &sum,
-        "--json",
-    ]);
+    let o = vovd(&fetch_cifar10(
+        data.path(),
+        &["--url", &server.url(), "--checksum", &sum, "--json"],
+    ));
     assert!(o.status.success(), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["state"], "installed");
@@ -195,16 +185,8 @@ fn a_wrong_checksum_exits_non_zero_and_leaves_nothing() {
     let wrong = format!("md5:{}", "0".repeat(32));
     for extra in [vec!["--checksum", wrong.as_str()], vec![]] {
         // Without --checksum the published MD5 applies, which this archive is not.
-        let mut args = vec![
-            "data",
-            "fetch",
-            "cifar10",
-            "--data-dir",
-            s(data.path()),
-            "--url",
-        ];
         let url = server.url();
-        args.push(&url);
+        let mut args = fetch_cifar10(data.path(), &["--url", &url]);
         args.extend(extra);
         let o = vovd(&args);
         assert_eq!(o.status.code(), Some(1), "{}", text(&o));
@@ -215,15 +197,7 @@ fn a_wrong_checksum_exits_non_zero_and_leaves_nothing() {
             entries(data.path())
         );
     }
-    let o = vovd(&[
-        "data",
-        "fetch",
-        "cifar10",
-        "--data-dir",
-        s(data.path()),
-        "--checksum",
-        "md5:12",
-    ]);
+    let o = vovd(&fetch_cifar10(data.path(), &["--checksum", "md5:12"]));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--checksum"), "{}", text(&o));
 }
@@ -234,17 +208,10 @@ fn from_file_installs_an_archive_copied_in_by_hand() {
     let data = tempfile::tempdir().unwrap();
     let archive = datasets::cifar10_archive(site.path(), 8);
     let sum = format!("sha256:{}", datasets::sha256_file(&archive));
-    let o = vovd(&[
-        "data",
-        "fetch",
-        "cifar10",
-        "--data-dir",
-        s(data.path()),
-        "--from",
-        s(&archive),
-        "--checksum",
-        &sum,
-    ]);
+    let o = vovd(&fetch_cifar10(
+        data.path(),
+        &["--from", s(&archive), "--checksum", &sum],
+    ));
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("train=40 val=8"), "{}", text(&o));
     assert!(archive.is_file(), "the operator's file stays");

@@ -238,31 +238,10 @@ fn gz_payload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn cifar(root: &Path, records: usize) -> PathBuf {
-        let dir = root.join("cifar10");
-        std::fs::create_dir_all(&dir).unwrap();
-        for f in cifar10::TRAIN_FILES.iter().chain([&cifar10::TEST_FILE]) {
-            std::fs::write(dir.join(f), vec![1u8; records * cifar10::RECORD]).unwrap();
-        }
-        dir
-    }
+    use crate::data::testdata::{cifar, gz, idx_filled};
 
     fn idx(dims: &[u32]) -> Vec<u8> {
-        let mut b = vec![0, 0, 8, dims.len() as u8];
-        for d in dims {
-            b.extend_from_slice(&d.to_be_bytes());
-        }
-        let n: u32 = dims.iter().product();
-        b.extend(std::iter::repeat_n(3u8, n as usize));
-        b
-    }
-
-    fn gz(bytes: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(bytes).unwrap();
-        e.finish().unwrap()
+        idx_filled(dims, 3)
     }
 
     /// Three training images (gzip) and two validation images (raw).

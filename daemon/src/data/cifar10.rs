@@ -49,7 +49,7 @@ pub fn directory(root: &Path) -> PathBuf {
 /// official files: not a whole number of records, empty, or oversized.
 pub fn record_count(len: u64) -> Result<usize, String> {
     let record = RECORD as u64;
-    if len % record != 0 {
+    if !len.is_multiple_of(record) {
         return Err(format!(
             "{len} bytes is not a whole number of {RECORD}-byte records (truncated, or not the binary version)"
         ));

@@ -249,22 +249,7 @@ pub fn holding_dir(root: Option<&Path>) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
-        let mut b = vec![0, 0, 8, dims.len() as u8];
-        for d in dims {
-            b.extend_from_slice(&d.to_be_bytes());
-        }
-        b.extend_from_slice(payload);
-        b
-    }
-
-    fn gz(bytes: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(bytes).unwrap();
-        e.finish().unwrap()
-    }
+    use crate::data::testdata::{gz, idx};
 
     /// Writes a 3-image training split (gzip) and a 2-image test split (raw).
     fn fixture() -> (tempfile::TempDir, PathBuf) {

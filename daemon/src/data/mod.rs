@@ -12,6 +12,8 @@ pub mod fashion_mnist;
 pub mod fetch;
 pub mod loader;
 pub mod synthetic;
+#[cfg(test)]
+mod testdata;
 pub mod verify;
 
 use std::path::PathBuf;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 
 use super::*;
-use crate::data::cifar10;
+use crate::data::testdata::{cifar_file, cifar_files};
 
 fn hidden(_: &str) -> ProgressBar {
     ProgressBar::hidden()
@@ -20,18 +20,11 @@ fn archive(dir: &Path, n: usize, skip: Option<&str>) -> PathBuf {
         flate2::Compression::fast(),
     );
     let mut tar = tar::Builder::new(gz);
-    for f in cifar10::TRAIN_FILES
-        .iter()
-        .chain([cifar10::TEST_FILE].iter())
-    {
-        if Some(*f) == skip {
+    for (k, f) in cifar_files().enumerate() {
+        if Some(f) == skip {
             continue;
         }
-        let mut bytes = Vec::new();
-        for i in 0..n {
-            bytes.push((i % 10) as u8);
-            bytes.extend(std::iter::repeat_n(i as u8, cifar10::IMAGE));
-        }
+        let bytes = cifar_file(n, k);
         let mut h = tar::Header::new_gnu();
         h.set_size(bytes.len() as u64);
         h.set_mode(0o644);
