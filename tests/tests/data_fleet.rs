@@ -10,22 +10,11 @@ use vov_proto::pb;
 use vov_tests::cli::{run, sweep_file, vovctl};
 use vov_tests::{Daemon, DaemonOptions};
 
-const RECORD: usize = 3073;
-
-/// Writes a CIFAR-10 of `records` records per file in its binary layout (label
-/// byte, then 3072 image bytes) into `<data dir>/cifar10`.
+/// Writes a CIFAR-10 of `records` records per file in its binary layout into
+/// `<data dir>/cifar10`.
 fn write_cifar10(data_dir: &Path, records: usize) -> PathBuf {
     let dir = data_dir.join("cifar10");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut bytes = Vec::with_capacity(records * RECORD);
-    for i in 0..records {
-        bytes.push((i % 10) as u8);
-        bytes.extend(std::iter::repeat_n(i as u8, RECORD - 1));
-    }
-    let files = (1..=5).map(|i| format!("data_batch_{i}.bin"));
-    for f in files.chain(["test_batch.bin".to_string()]) {
-        std::fs::write(dir.join(f), &bytes).unwrap();
-    }
+    vov_tests::datasets::write_cifar10(&dir, records);
     dir
 }
 
@@ -114,6 +103,43 @@ fn vovctl_data_shows_who_has_what_and_the_fix() {
             .any(|l| l.contains("http://127.0.0.1:9 ") && l.contains("| unreachable")),
         "{text}"
     );
+}
+
+#[test]
+fn without_hosts_the_local_data_directory_is_shown_and_checked() {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("local-data");
+    write_cifar10(&data, 3);
+    let dir = data.to_str().unwrap();
+    let out = run(vovctl(tmp.path()).args(["data", "--data-dir", dir]));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("| local"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains("present 15/3"), "{text}");
+
+    let empty = tmp.path().join("empty");
+    let file = cifar_sweep(tmp.path());
+    let out = run(vovctl(tmp.path())
+        .args(["sweep"])
+        .arg(&file)
+        .args([
+            "--dry-run",
+            "--data-dir",
+            empty.to_str().unwrap(),
+            "--store",
+        ])
+        .arg(tmp.path().join("store.db")));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("no data"), "{text}");
+    assert!(
+        text.contains("vovd data fetch cifar10 --data-dir"),
+        "{text}"
+    );
+    assert!(text.contains("on host local"), "{text}");
 }
 
 #[test]
@@ -220,7 +246,11 @@ async fn host_info_sees_data_added_while_the_daemon_runs() {
     assert_eq!((after.train_images, after.val_images), (15, 3));
 
     // A truncated file makes it broken, with the reason and a forced re-fetch.
-    std::fs::write(dir.join("test_batch.bin"), vec![0u8; RECORD + 1]).unwrap();
+    std::fs::write(
+        dir.join("test_batch.bin"),
+        vec![0u8; vov_tests::datasets::CIFAR10_RECORD + 1],
+    )
+    .unwrap();
     let info = client
         .host_info(pb::HostInfoRequest {})
         .await
