@@ -52,7 +52,8 @@ while [ $# -gt 0 ]; do
     --per-gpu) per_gpu=${2:?--per-gpu needs a count}; shift 2 ;;
     --no-start) start=0; shift ;;
     --fetch-data) fetch_data=cifar10; shift ;;
-    --fetch-data=*) fetch_data=${1#--fetch-data=}; shift ;;
+    --fetch-data=*) fetch_data=${1#--fetch-data=}; shift
+      [ -n "$fetch_data" ] || { echo "install.sh: --fetch-data= needs data set names (cifar10,fashion-mnist)" >&2; exit 2; } ;;
     --data-url) fetch_args+=(--url "${2:?--data-url needs a URL}"); shift 2 ;;
     --data-from) fetch_args+=(--from "${2:?--data-from needs a path}"); shift 2 ;;
     --data-checksum) fetch_args+=(--checksum "${2:?--data-checksum needs ALGO:HEX}"); shift 2 ;;
@@ -62,8 +63,11 @@ while [ $# -gt 0 ]; do
     *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-if [ ${#fetch_args[@]} -gt 0 ] && [ -z "$fetch_data" ]; then
-  echo "install.sh: --data-url, --data-from and --data-checksum need --fetch-data" >&2; exit 2
+if [ ${#fetch_args[@]} -gt 0 ]; then
+  case "$fetch_data" in
+    '') echo "install.sh: --data-url, --data-from and --data-checksum need --fetch-data" >&2; exit 2 ;;
+    *,*) echo "install.sh: --data-url, --data-from and --data-checksum name one data set's files; give --fetch-data one name" >&2; exit 2 ;;
+  esac
 fi
 case "$per_gpu" in ''|*[!0-9]*) echo "install.sh: --per-gpu: $per_gpu is not a count" >&2; exit 2 ;; esac
 prefix=${prefix%/}
@@ -182,7 +186,9 @@ if [ -n "$fetch_data" ]; then
     if [ "$system" = 1 ]; then as_vovd=(runuser -u vovd --); fi
     for name in "${names[@]}"; do
       say "fetching $name into the configured data_dir"
-      "${as_vovd[@]}" "$bin/vovd" data fetch "$name" --config "$etc/vovd/vovd.toml" "${fetch_args[@]}"
+      # ${a[@]+"${a[@]}"}: an empty array under set -u, on every bash.
+      ${as_vovd[@]+"${as_vovd[@]}"} "$bin/vovd" data fetch "$name" --config "$etc/vovd/vovd.toml" \
+        ${fetch_args[@]+"${fetch_args[@]}"}
     done
   fi
 fi

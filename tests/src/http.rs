@@ -1,7 +1,7 @@
 //! A real HTTP file server on loopback for download tests (axum on its own
 //! runtime): serves a directory, honours `Range: bytes=N-` with 206 answers, can
 //! cut the next transfer after a number of bytes (the connection drops in the
-//! middle of the body), and logs every request.
+//! middle of the body) or ignore range requests, and logs every request.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,7 @@ pub struct Logged {
 struct Shared {
     dir: PathBuf,
     cut_after: Mutex<Option<usize>>,
+    ignore_ranges: std::sync::atomic::AtomicBool,
     log: Mutex<Vec<Logged>>,
 }
 
@@ -80,6 +81,13 @@ impl FileServer {
         *self.shared.cut_after.lock().expect("lock") = Some(bytes);
     }
 
+    /// Answers range requests with the whole file (200), as some servers do.
+    pub fn ignore_ranges(&self) {
+        self.shared
+            .ignore_ranges
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The requests so far.
     pub fn log(&self) -> Vec<Logged> {
         self.shared.log.lock().expect("lock").clone()
@@ -120,6 +128,11 @@ fn answer(shared: &Shared, path: &str, range: Option<&str>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     let len = bytes.len();
+    let range = range.filter(|_| {
+        !shared
+            .ignore_ranges
+            .load(std::sync::atomic::Ordering::SeqCst)
+    });
     let start = match range.map(parse_range) {
         None => 0,
         Some(Some(s)) if s < len => s,

@@ -176,6 +176,46 @@ fn a_fetch_interrupted_in_an_earlier_run_resumes_where_it_stopped() {
     assert_eq!(entries(data.path()), ["cifar10"]);
 }
 
+/// Writes `bytes` as the part an earlier run left of the archive.
+fn leave_part(data: &Path, bytes: &[u8]) {
+    let waiting = data.join(".fetch").join("cifar10");
+    std::fs::create_dir_all(&waiting).unwrap();
+    std::fs::write(waiting.join("cifar-10-binary.tar.gz.part"), bytes).unwrap();
+}
+
+#[test]
+fn a_server_that_ignores_ranges_or_a_complete_part_still_installs() {
+    let site = tempfile::tempdir().unwrap();
+    let archive = datasets::cifar10_archive(site.path(), 6);
+    let bytes = std::fs::read(&archive).unwrap();
+    let sum = format!("sha256:{}", datasets::sha256_file(&archive));
+    let server = FileServer::start(site.path());
+    let url = server.url();
+
+    // A complete part: the server says 416 for its length, nothing is sent again.
+    let data = tempfile::tempdir().unwrap();
+    leave_part(data.path(), &bytes);
+    let o = vovd(&fetch_cifar10(
+        data.path(),
+        &["--url", &url, "--checksum", &sum],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(server.log().last().map(|l| l.status), Some(416));
+
+    // A server that answers a range with the whole file: started again from 0.
+    server.ignore_ranges();
+    let data = tempfile::tempdir().unwrap();
+    leave_part(data.path(), &bytes[..bytes.len() / 3]);
+    let o = vovd(&fetch_cifar10(
+        data.path(),
+        &["--url", &url, "--checksum", &sum],
+    ));
+    assert!(o.status.success(), "{}", text(&o));
+    let last = server.log().last().cloned().unwrap();
+    assert!(last.range.is_some() && last.status == 200, "{last:?}");
+    assert_eq!(entries(data.path()), ["cifar10"]);
+}
+
 #[test]
 fn a_wrong_checksum_exits_non_zero_and_leaves_nothing() {
     let site = tempfile::tempdir().unwrap();

@@ -52,10 +52,7 @@ pub fn fix(name: DatasetName, root: &Path, state: DatasetState) -> Option<String
     match (name, state) {
         (_, DatasetState::Present) | (DatasetName::Synthetic, _) => None,
         (_, DatasetState::Broken) => Some(format!("{fetch} --force")),
-        (DatasetName::FashionMnist, DatasetState::Absent) => {
-            Some(format!("{fetch} (or {})", fashion_mnist::APT_INSTALL))
-        }
-        (DatasetName::Cifar10, DatasetState::Absent) => Some(fetch),
+        (_, DatasetState::Absent) => Some(fetch),
     }
 }
 
@@ -140,7 +137,12 @@ fn check_fashion_mnist(root: &Path) -> Found {
         dirs.join(", ")
     };
     if found.iter().all(|(_, _, p)| p.is_none()) {
-        return Err((DatasetState::Absent, format!("not found in {}", looked())));
+        let detail = format!(
+            "not found in {} (Debian's package also provides it: {})",
+            looked(),
+            fashion_mnist::APT_INSTALL
+        );
+        return Err((DatasetState::Absent, detail));
     }
     let mut dims = Vec::with_capacity(found.len());
     for (base, ndims, path) in &found {
@@ -384,7 +386,7 @@ mod tests {
         let f = |n, s| fix(n, root, s);
         assert_eq!(
             f(DatasetName::FashionMnist, DatasetState::Absent).unwrap(),
-            "vovd data fetch fashion-mnist --data-dir /srv/data (or apt-get install dataset-fashion-mnist)"
+            "vovd data fetch fashion-mnist --data-dir /srv/data"
         );
         assert_eq!(
             f(DatasetName::Cifar10, DatasetState::Broken).unwrap(),

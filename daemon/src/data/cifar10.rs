@@ -31,9 +31,8 @@ pub const TEST_FILE: &str = "test_batch.bin";
 /// The directory below the data root that `vovd data fetch` installs.
 pub const DIR: &str = "cifar10";
 
-const HINT: &str = "download the binary version (cifar-10-binary.tar.gz) from \
-https://www.cs.toronto.edu/~kriz/cifar.html and unpack it into the data directory \
-(it creates cifar-10-batches-bin/)";
+const HINT: &str = "install it with `vovd data fetch cifar10 --data-dir <data dir>` \
+(the published archive, checksum verified)";
 
 /// The directory holding the files: `<root>/cifar10` or `<root>/cifar-10-batches-bin`.
 pub fn directory(root: &Path) -> PathBuf {

@@ -31,9 +31,9 @@ macro_rules! apt_install {
 pub const APT_INSTALL: &str = apt_install!();
 
 const HINT: &str = concat!(
-    "install Debian's package (",
+    "install it with `vovd data fetch fashion-mnist --data-dir <data dir>`, or Debian's package (",
     apt_install!(),
-    ") or put the four IDX files (raw or .gz) in <data dir>/fashion-mnist"
+    ")"
 );
 
 /// Directories searched, in order.

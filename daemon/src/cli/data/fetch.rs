@@ -16,9 +16,8 @@ use crate::data::DatasetName;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Downloads the published files (CIFAR-10: cifar-10-binary.tar.gz from \
-the CIFAR page, MD5 c32a1d4ab5d03f1284b67883e8d87530; Fashion-MNIST: the four IDX files from \
-the data set's own mirror), verifies their checksums before anything is unpacked, decodes every \
-record, and renames the result into <data dir>/NAME. An interrupted download resumes when run \
+the CIFAR page; Fashion-MNIST: the four IDX files from the data set's own mirror), verifies \
+each against its published MD5 before anything is unpacked, decodes every record, and renames the result into <data dir>/NAME. An interrupted download resumes when run \
 again. A data set that already verifies is left alone unless --force.
 
 Examples:
@@ -26,8 +25,8 @@ Examples:
   vovd data fetch cifar10 --data-dir /var/lib/vovd/data --url http://mirror.site/datasets/
   vovd data fetch cifar10 --from /media/usb/cifar-10-binary.tar.gz
   vovd data fetch cifar10 --from site-cifar.tgz --checksum sha256:<64 hex digits>
-  vovd data fetch fashion-mnist --from /usr/share/datasets/fashion-mnist \\
-      --checksum train-images-idx3-ubyte.gz=md5:... (one per file)"
+  vovd data fetch fashion-mnist --force --from /usr/share/datasets/fashion-mnist \\
+      --checksum train-images-idx3-ubyte.gz=md5:... (one per file: Debian re-packs them)"
 )]
 pub struct FetchArgs {
     /// The data set: cifar10 or fashion-mnist.

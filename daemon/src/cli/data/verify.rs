@@ -15,7 +15,9 @@ use crate::data::DatasetName;
     after_help = "Each data set is decoded completely: record counts, sizes, labels in \
 range, and a SHA-256 of the decoded records (independent of how the files are compressed), \
 compared with the install record `vovd data fetch` wrote and, for a complete Fashion-MNIST, with \
-the published records. One line per data set: NAME STATE TRAIN VAL SHA256 DIR. Exit 1 when one is \
+the published records. One line per data set: `NAME  STATE  train=N val=N sha256=HEX dir=DIR`, or \
+`NAME  STATE  REASON`; with --json, `detail` is an object for a data set that verified and the \
+reason's text otherwise. Exit 1 when one is \
 broken (or when the one named is absent).
 
 Examples:

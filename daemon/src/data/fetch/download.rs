@@ -110,8 +110,13 @@ fn attempt(
     }
     let resp = match req.call() {
         Ok(r) => r,
-        // The part already holds the whole file.
-        Err(ureq::Error::Status(416, _)) if offset > 0 => return Ok(Attempt::Complete),
+        // The part already holds the whole file, when the lengths agree.
+        Err(ureq::Error::Status(416, r)) if offset > 0 => {
+            if full_length(&r) == Some(offset) {
+                return Ok(Attempt::Complete);
+            }
+            return start_again(part, "the kept part does not fit the server's file");
+        }
         Err(ureq::Error::Status(code, r)) if code >= 500 || code == 429 => {
             return Ok(Attempt::Cut(format!("HTTP {code} {}", r.status_text())))
         }
@@ -133,6 +138,10 @@ fn attempt(
         206 => content_range(&resp, url, offset)?,
         _ => (0, header_u64(&resp, "Content-Length")),
     };
+    // A partial answer from 0 is the whole file; from elsewhere it cannot be joined.
+    if start != 0 && start != offset {
+        return start_again(part, &format!("asked from {offset}, answered from {start}"));
+    }
     let mut file = OpenOptions::new()
         .create(true)
         .append(start > 0)
@@ -159,10 +168,13 @@ fn attempt(
     file.sync_all().map_err(|e| FetchError::io(part, e))?;
     match total {
         Some(t) if have < t => Ok(Attempt::Cut(format!("transfer cut at {have} of {t} bytes"))),
-        Some(t) if have > t => Err(FetchError::Transfer {
-            url: url.to_string(),
-            reason: format!("{have} bytes received, the server announced {t}"),
-        }),
+        Some(t) if have > t => {
+            let _ = std::fs::remove_file(part);
+            Err(FetchError::Transfer {
+                url: url.to_string(),
+                reason: format!("{have} bytes received, the server announced {t} (removed)"),
+            })
+        }
         _ => Ok(Attempt::Complete),
     }
 }
@@ -171,7 +183,22 @@ fn header_u64(resp: &ureq::Response, name: &str) -> Option<u64> {
     resp.header(name).and_then(|v| v.trim().parse().ok())
 }
 
-/// `Content-Range: bytes START-END/TOTAL` of a 206, which must start at `offset`.
+/// Removes a part that cannot be resumed and asks for a fresh attempt.
+fn start_again(part: &Path, why: &str) -> Result<Attempt, FetchError> {
+    std::fs::remove_file(part).map_err(|e| FetchError::io(part, e))?;
+    Ok(Attempt::Cut(format!("{why}; starting again")))
+}
+
+/// The `LEN` of a 416's `Content-Range: bytes */LEN`.
+fn full_length(resp: &ureq::Response) -> Option<u64> {
+    resp.header("Content-Range")?
+        .trim()
+        .strip_prefix("bytes */")?
+        .parse()
+        .ok()
+}
+
+/// `Content-Range: bytes START-END/TOTAL` of a 206: its start and total.
 fn content_range(
     resp: &ureq::Response,
     url: &str,
@@ -193,8 +220,5 @@ fn content_range(
         .split_once('-')
         .and_then(|(s, _)| s.parse().ok())
         .ok_or_else(|| bad(value))?;
-    if start != offset {
-        return Err(bad(&format!("it starts at {start}")));
-    }
     Ok((start, total.parse().ok()))
 }

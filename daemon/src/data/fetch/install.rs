@@ -30,9 +30,22 @@ pub fn fetch(req: &FetchRequest, bars: BarFactory<'_>) -> Result<FetchOutcome, F
         }
     }
     let staging = Staging::open(&req.root, req.name)?;
+    // A fetch that waited for the lock may find the set installed meanwhile.
+    if !req.force {
+        if let Verdict::Ok(v) = verify::verify(req.name, &req.root) {
+            staging.finish(true);
+            return Ok(FetchOutcome::AlreadyInstalled(v));
+        }
+    }
     let result = gather_and_install(src, req, &sums, &staging, bars);
-    // Keep downloads only when a transfer was cut part way: the next run resumes.
-    let keep = matches!(result, Err(FetchError::Transfer { .. })) && staging.holds_partial();
+    // Downloads proven bad are gone already (a checksum mismatch removes its
+    // file); files that matched their checksums but do not decode go too. What
+    // is left after any other failure is kept for the next run to resume.
+    let proven_bad = matches!(
+        result,
+        Err(FetchError::Decode(_) | FetchError::Archive { .. })
+    );
+    let keep = result.is_err() && !proven_bad && staging.holds_partial();
     staging.finish(keep);
     result
 }
@@ -141,12 +154,13 @@ fn gather(
 }
 
 /// The URL of `file`: below the mirror `--url` (or the published base URL); a
-/// one-file data set's `--url` may name the file itself.
+/// one-file data set's `--url` may name the archive itself (`.tar.gz`, `.tgz`).
 fn url_for(mirror: Option<&str>, src: &Source, file: &RemoteFile) -> String {
+    let names_archive = |u: &str| u.ends_with(".tar.gz") || u.ends_with(".tgz");
     match mirror {
         None => format!("{}{}", src.base_url, file.name),
         Some(u) if u.ends_with('/') => format!("{u}{}", file.name),
-        Some(u) if src.files.len() == 1 => u.to_string(),
+        Some(u) if src.files.len() == 1 && names_archive(u) => u.to_string(),
         Some(u) => format!("{u}/{}", file.name),
     }
 }
@@ -164,13 +178,17 @@ fn from_path(from: &Path, file: &RemoteFile, count: usize) -> Result<PathBuf, Fe
             from.display()
         )));
     };
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(FetchError::Usage(format!(
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(path),
+        Ok(_) => Err(FetchError::Usage(format!(
             "--from: {} is not a file",
             path.display()
-        )))
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(FetchError::Usage(format!(
+            "--from: {} does not exist",
+            path.display()
+        ))),
+        Err(e) => Err(FetchError::io(&path, e)),
     }
 }
 
@@ -215,6 +233,10 @@ mod tests {
             "http://m/data/cifar-10-binary.tar.gz"
         );
         assert_eq!(url_for(Some("http://m/c.tgz"), cifar, f), "http://m/c.tgz");
+        assert_eq!(
+            url_for(Some("http://m/datasets"), cifar, f),
+            "http://m/datasets/cifar-10-binary.tar.gz"
+        );
         let fm = source(DatasetName::FashionMnist).unwrap();
         assert_eq!(
             url_for(Some("http://m/fm"), fm, &fm.files[1]),

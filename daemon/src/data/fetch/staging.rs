@@ -67,7 +67,7 @@ impl Staging {
     }
 
     /// Renames `new` to `target`, moving an existing `target` aside first and
-    /// removing it after.
+    /// removing it after (or moving it back when the rename fails).
     pub(super) fn swap_into_place(&self, new: &Path, target: &Path) -> Result<(), FetchError> {
         let old = self.area.join(format!("{}.old", self.name));
         remove_dir(&old)?;
@@ -75,7 +75,13 @@ impl Staging {
         if had_old {
             std::fs::rename(target, &old).map_err(|e| FetchError::io(target, e))?;
         }
-        std::fs::rename(new, target).map_err(|e| FetchError::io(target, e))?;
+        if let Err(e) = std::fs::rename(new, target) {
+            if had_old {
+                // Put the previous data set back rather than lose it.
+                let _ = std::fs::rename(&old, target);
+            }
+            return Err(FetchError::io(target, e));
+        }
         if had_old {
             remove_dir(&old)?;
         }
