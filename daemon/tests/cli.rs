@@ -306,7 +306,7 @@ fn data_errors_exit_2_naming_the_file() {
     let o = train(&["--dataset", "cifar10", "--data-dir", &dir, "--epochs", "1"]);
     assert_usage_error(&o, "data_batch_1.bin: file not found");
     assert!(
-        stderr(&o).contains("cifar-10-binary.tar.gz"),
+        stderr(&o).contains("vovd data fetch cifar10"),
         "hint: {}",
         stderr(&o)
     );
