@@ -8,8 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use serde::{Deserialize, Serialize};
-use vov_proto::convert::dataset_state;
+use vov_proto::convert::dataset_report;
 use vov_proto::pb;
 use vov_spec::DatasetState;
 
@@ -20,35 +19,8 @@ use crate::local::{find_vovd, LocalError};
 /// The row name of the local vovd's data sets.
 pub const LOCAL: &str = "local";
 
-/// One data set on one host, with the keys `vovd data list --json` prints.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostDataset {
-    /// Its name (`cifar10`, ...).
-    pub name: String,
-    /// Present, absent or broken.
-    pub state: DatasetState,
-    /// Training images (0 when unbounded or not present).
-    pub train_images: u64,
-    /// Validation images (0 when unbounded or not present).
-    pub val_images: u64,
-    /// Where it is read from, or why it is not usable.
-    pub detail: String,
-    /// The command that installs or repairs it on that host; empty when present.
-    pub fix: String,
-}
-
-impl From<&pb::DatasetInfo> for HostDataset {
-    fn from(d: &pb::DatasetInfo) -> Self {
-        HostDataset {
-            name: d.name.clone(),
-            state: dataset_state(d),
-            train_images: d.train_images,
-            val_images: d.val_images,
-            detail: d.detail.clone(),
-            fix: d.fix.clone(),
-        }
-    }
-}
+/// One data set on one host, in the shape `vovd data list --json` prints.
+pub use vov_spec::DatasetReport as HostDataset;
 
 /// A host's data sets, or why it could not tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,13 +82,7 @@ pub async fn ask_fleet(cfg: &HostsConfig) -> Result<Vec<HostData>, HostsError> {
             let datasets = client
                 .host_info(request(pb::HostInfoRequest {}))
                 .await
-                .map(|info| {
-                    info.get_ref()
-                        .datasets
-                        .iter()
-                        .map(HostDataset::from)
-                        .collect()
-                })
+                .map(|info| info.get_ref().datasets.iter().map(dataset_report).collect())
                 .map_err(|s| format!("{:?}: {}", s.code(), s.message()));
             (
                 i,

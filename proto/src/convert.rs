@@ -2,8 +2,8 @@
 //! specs, states, failure classes and data set states, both ways.
 
 use vov_spec::{
-    Augmentation, DatasetState, DeviceRequirement, FailureClass, JobState, Measure, ModelKnobs,
-    Optimizer, SpecError, TrialSpec, TrialState, WdMode,
+    Augmentation, DatasetReport, DatasetState, DeviceRequirement, FailureClass, JobState, Measure,
+    ModelKnobs, Optimizer, SpecError, TrialSpec, TrialState, WdMode,
 };
 
 use crate::pb;
@@ -286,6 +286,18 @@ impl From<DatasetState> for pb::DatasetState {
             DatasetState::Absent => pb::DatasetState::Absent,
             DatasetState::Broken => pb::DatasetState::Broken,
         }
+    }
+}
+
+/// A data set as received, in the shape `vovd data list --json` prints.
+pub fn dataset_report(info: &pb::DatasetInfo) -> DatasetReport {
+    DatasetReport {
+        name: info.name.clone(),
+        state: dataset_state(info),
+        train_images: info.train_images,
+        val_images: info.val_images,
+        detail: info.detail.clone(),
+        fix: info.fix.clone(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! Serde is versioned by defaults: every field a later version adds takes its
 //! default when an older record lacks it, so stored specs and checkpoints load.
 
+pub mod dataset;
 pub mod identity;
 pub mod keys;
 pub mod knobs;
@@ -21,6 +22,7 @@ pub mod trial;
 pub mod validate;
 pub mod value;
 
+pub use dataset::DatasetReport;
 pub use keys::{KeyDef, KEYS};
 pub use knobs::ModelKnobs;
 pub use names::{

@@ -10,7 +10,7 @@ use super::common::{print, LocalDataArgs};
 use super::target::Target;
 use super::CliError;
 use crate::backend::grpc::request;
-use crate::datasets::{self, HostData, HostDataset};
+use crate::datasets::{self, HostData};
 use crate::hosts::{self, HostsConfig, Source};
 use crate::report::table;
 use crate::store::{ResultsStore, TrialState};
@@ -247,7 +247,11 @@ async fn plan_hosts(
                     host: Some(i),
                 }));
                 plan.fingerprints.extend(info.fingerprint.map(|fp| fp.id));
-                Ok(info.datasets.iter().map(HostDataset::from).collect())
+                Ok(info
+                    .datasets
+                    .iter()
+                    .map(vov_proto::convert::dataset_report)
+                    .collect())
             }
             Err(e) => {
                 plan.slots.push(Slot {

@@ -1,6 +1,5 @@
 //! `vovd serve` and `vovd check-config`.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,11 +49,7 @@ impl ConfigArgs {
             self.data_dir.as_ref().map(|p| p.display().to_string()),
         );
         flag("slots", self.slots.map(|s| s.to_string()));
-        let sources = Sources {
-            file: Sources::default_file(self.config.clone()),
-            env: std::env::vars().collect::<HashMap<_, _>>(),
-            flags,
-        };
+        let sources = Sources::of_process(self.config.clone(), flags);
         let cfg = config::load(&sources).map_err(|e| CliError::Config(e.to_string()))?;
         cfg.check_security()
             .map_err(|e| CliError::Config(e.to_string()))?;

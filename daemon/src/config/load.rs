@@ -49,6 +49,16 @@ impl Sources {
             default.exists().then_some(default)
         })
     }
+
+    /// This process's sources: the `--config` file (or the default one), its
+    /// environment, and `flags`.
+    pub fn of_process(config: Option<PathBuf>, flags: Vec<(&'static str, String)>) -> Self {
+        Sources {
+            file: Sources::default_file(config),
+            env: std::env::vars().collect(),
+            flags,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

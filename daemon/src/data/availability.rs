@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
-use vov_spec::DatasetState;
+use vov_spec::{DatasetReport, DatasetState};
 
 use super::{cifar10, fashion_mnist, DatasetName};
 
@@ -37,6 +37,18 @@ pub struct Availability {
 }
 
 impl Availability {
+    /// The report `vovd data list --json` prints.
+    pub fn report(&self) -> DatasetReport {
+        DatasetReport {
+            name: self.name.to_string(),
+            state: self.state,
+            train_images: self.train_images,
+            val_images: self.val_images,
+            detail: self.detail.clone(),
+            fix: self.fix.clone().unwrap_or_default(),
+        }
+    }
+
     /// Whether trials on it can run.
     pub fn available(&self) -> bool {
         self.state == DatasetState::Present
@@ -92,11 +104,7 @@ pub fn check_all(root: &Path) -> Vec<Availability> {
 
 fn check_cifar10(root: &Path) -> Found {
     let dir = cifar10::directory(root);
-    let files: Vec<&str> = cifar10::TRAIN_FILES
-        .iter()
-        .copied()
-        .chain([cifar10::TEST_FILE])
-        .collect();
+    let files = cifar10::FILES;
     let missing: Vec<&str> = files
         .iter()
         .copied()

@@ -28,6 +28,15 @@ pub const TRAIN_FILES: [&str; 5] = [
 ];
 /// Validation file.
 pub const TEST_FILE: &str = "test_batch.bin";
+/// Every file of the data set: the training files, then the validation file.
+pub const FILES: [&str; 6] = [
+    TRAIN_FILES[0],
+    TRAIN_FILES[1],
+    TRAIN_FILES[2],
+    TRAIN_FILES[3],
+    TRAIN_FILES[4],
+    TEST_FILE,
+];
 /// The directory below the data root that `vovd data fetch` installs.
 pub const DIR: &str = "cifar10";
 

@@ -39,16 +39,11 @@ pub(crate) fn cifar_file(n: usize, k: usize) -> Vec<u8> {
     bytes
 }
 
-/// The six CIFAR-10 files, in order.
-pub(crate) fn cifar_files() -> impl Iterator<Item = &'static str> {
-    cifar10::TRAIN_FILES.into_iter().chain([cifar10::TEST_FILE])
-}
-
 /// Writes the six CIFAR-10 files with `n` records each under `root/cifar10`.
 pub(crate) fn cifar(root: &Path, n: usize) -> PathBuf {
     let dir = root.join(cifar10::DIR);
     std::fs::create_dir_all(&dir).unwrap();
-    for (k, f) in cifar_files().enumerate() {
+    for (k, f) in cifar10::FILES.into_iter().enumerate() {
         std::fs::write(dir.join(f), cifar_file(n, k)).unwrap();
     }
     dir

@@ -3,7 +3,6 @@
 //! `data_dir`, so that a fetch lands where `vovd serve` reads; else `./data`,
 //! where `vovd train` and a local `vovctl sweep` read.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -28,11 +27,7 @@ impl DataDirArgs {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
         }
-        let sources = Sources {
-            file: Sources::default_file(self.config.clone()),
-            env: std::env::vars().collect::<HashMap<_, _>>(),
-            flags: Vec::new(),
-        };
+        let sources = Sources::of_process(self.config.clone(), Vec::new());
         if sources.file.is_none() && !sources.env.contains_key(&config::env_var("data_dir")) {
             return Ok(PathBuf::from(vov_spec::LOCAL_DATA_DIR));
         }

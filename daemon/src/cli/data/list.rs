@@ -25,15 +25,6 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-/// One data set as `--json` prints it; `vovctl data` reads these keys.
-fn json(a: &Availability) -> serde_json::Value {
-    serde_json::json!({
-        "name": a.name, "state": a.state,
-        "train_images": a.train_images, "val_images": a.val_images,
-        "detail": a.detail, "fix": a.fix.as_deref().unwrap_or_default(),
-    })
-}
-
 fn row(a: &Availability) -> Vec<String> {
     vec![
         a.name.to_string(),
@@ -49,7 +40,7 @@ pub(super) fn run(args: &ListArgs) -> Result<ExitCode, CliError> {
     let root = args.dir.resolve()?;
     let rows = availability::check_all(&root);
     if args.json {
-        output::print_json(&rows.iter().map(json).collect::<Vec<_>>())?;
+        output::print_json(&rows.iter().map(Availability::report).collect::<Vec<_>>())?;
     } else {
         let table: Vec<Vec<String>> = rows.iter().map(row).collect();
         output::print_table(

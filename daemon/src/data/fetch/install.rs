@@ -24,19 +24,15 @@ pub fn fetch(req: &FetchRequest, bars: BarFactory<'_>) -> Result<FetchOutcome, F
     if req.from.is_some() && req.url.is_some() {
         return Err(FetchError::Usage("give --url or --from, not both".into()));
     }
+    // Before the lock, so that checking an installed set writes nothing; the lock
+    // is taken without waiting (a second fetch is refused as busy), so no fetch
+    // can find the set installed by another while it waited.
     if !req.force {
         if let Verdict::Ok(v) = verify::verify(req.name, &req.root) {
             return Ok(FetchOutcome::AlreadyInstalled(v));
         }
     }
     let staging = Staging::open(&req.root, req.name)?;
-    // A fetch that waited for the lock may find the set installed meanwhile.
-    if !req.force {
-        if let Verdict::Ok(v) = verify::verify(req.name, &req.root) {
-            staging.finish(true);
-            return Ok(FetchOutcome::AlreadyInstalled(v));
-        }
-    }
     let result = gather_and_install(src, req, &sums, &staging, bars);
     // Downloads proven bad are gone already (a checksum mismatch removes its
     // file); files that matched their checksums but do not decode go too. What

@@ -62,14 +62,7 @@ const CIFAR10: Source = Source {
         md5: "c32a1d4ab5d03f1284b67883e8d87530",
     }],
     layout: Layout::TarGz {
-        required: &[
-            cifar10::TRAIN_FILES[0],
-            cifar10::TRAIN_FILES[1],
-            cifar10::TRAIN_FILES[2],
-            cifar10::TRAIN_FILES[3],
-            cifar10::TRAIN_FILES[4],
-            cifar10::TEST_FILE,
-        ],
+        required: &cifar10::FILES,
         optional: &["batches.meta.txt", "readme.html"],
     },
     dir: cifar10::DIR,

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 
 use super::*;
-use crate::data::testdata::{cifar_file, cifar_files};
+use crate::data::cifar10;
+use crate::data::testdata::cifar_file;
 
 fn hidden(_: &str) -> ProgressBar {
     ProgressBar::hidden()
@@ -20,7 +21,7 @@ fn archive(dir: &Path, n: usize, skip: Option<&str>) -> PathBuf {
         flate2::Compression::fast(),
     );
     let mut tar = tar::Builder::new(gz);
-    for (k, f) in cifar_files().enumerate() {
+    for (k, f) in cifar10::FILES.into_iter().enumerate() {
         if Some(f) == skip {
             continue;
         }
