@@ -17,5 +17,6 @@ pub mod progress;
 mod readme;
 pub mod report;
 pub mod schedule;
+pub mod search;
 pub mod store;
 pub mod sweep;

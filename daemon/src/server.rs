@@ -111,6 +111,7 @@ fn manager_config(cfg: &DaemonConfig, slots: &[DeviceLabel]) -> Result<ManagerCo
         grace: cfg.grace_period,
         max_attempts: cfg.max_attempts,
         max_queued: cfg.max_queued,
+        max_checkpoint_bytes: cfg.max_checkpoint_bytes,
         worker_exe: std::env::current_exe()?,
     })
 }

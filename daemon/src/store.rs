@@ -86,6 +86,8 @@ pub struct JobRow {
     pub result: Option<String>,
     /// Last event sequence number.
     pub last_seq: u64,
+    /// Epochs after which the job pauses with its checkpoint kept (0: none).
+    pub stop_after: u32,
 }
 
 /// Filter and page of a listing.
@@ -115,6 +117,9 @@ const MIGRATIONS: &[&str] = &[
     // 0 -> 1: no table changes (the state index is re-asserted); from here on the
     // file carries its version.
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, ord);",
+    // 1 -> 2: a job may be asked to stop after a number of epochs, its checkpoint
+    // kept (0: run to the end).
+    "ALTER TABLE jobs ADD COLUMN stop_after INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Version 0: the tables as first released (files without a version are these).
@@ -149,7 +154,7 @@ CREATE TABLE IF NOT EXISTS events (
 
 const COLUMNS: &str =
     "ord, trial_id, sweep_id, spec, resolved, model, state, failure, message, attempt, \
-                       created_ms, started_ms, finished_ms, progress, result, last_seq";
+                       created_ms, started_ms, finished_ms, progress, result, last_seq, stop_after";
 
 /// The file's schema version, refused when newer than this build knows.
 fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
@@ -196,6 +201,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(JobRow, String, Option<String>)> {
             progress: r.get(13)?,
             result: r.get(14)?,
             last_seq: r.get::<_, i64>(15)? as u64,
+            stop_after: r.get(16)?,
         },
         state,
         failure,
@@ -289,8 +295,8 @@ impl Store {
     pub fn insert(&self, row: &JobRow) -> Result<JobRow, StoreError> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO jobs (trial_id, sweep_id, spec, resolved, model, state, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![row.trial_id, row.sweep_id, row.spec, row.resolved, row.model, row.state.as_str(), row.created_ms],
+            "INSERT INTO jobs (trial_id, sweep_id, spec, resolved, model, state, created_ms, stop_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![row.trial_id, row.sweep_id, row.spec, row.resolved, row.model, row.state.as_str(), row.created_ms, row.stop_after],
         )?;
         let order = conn.last_insert_rowid();
         Ok(JobRow {
@@ -338,6 +344,15 @@ impl Store {
             "UPDATE jobs SET state = ?2, failure = ?3, message = ?4, attempt = ?5, \
              started_ms = COALESCE(?6, started_ms), finished_ms = COALESCE(?7, finished_ms) WHERE trial_id = ?1",
             params![trial_id, u.state.as_str(), u.failure.map(|f| f.as_str()), u.message, u.attempt, u.started_ms, u.finished_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the epochs after which the job pauses (0: none), for its next run.
+    pub fn set_stop_after(&self, trial_id: &str, stop_after: u32) -> Result<(), StoreError> {
+        self.lock().execute(
+            "UPDATE jobs SET stop_after = ?2 WHERE trial_id = ?1",
+            params![trial_id, stop_after],
         )?;
         Ok(())
     }
@@ -429,6 +444,14 @@ impl Store {
         })
     }
 
+    /// Trial ids of the paused jobs (whose checkpoints are kept).
+    pub fn paused(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached("SELECT trial_id FROM jobs WHERE state = ?1")?;
+        let rows = stmt.query_map([JobState::Paused.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Number of jobs in `state`.
     pub fn count(&self, state: JobState) -> Result<usize, StoreError> {
         let n: i64 = self.lock().query_row(
@@ -462,6 +485,7 @@ mod tests {
             progress: String::new(),
             result: None,
             last_seq: 0,
+            stop_after: 0,
         }
     }
 

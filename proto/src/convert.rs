@@ -228,6 +228,7 @@ impl From<JobState> for pb::JobState {
             JobState::Succeeded => pb::JobState::Succeeded,
             JobState::Failed => pb::JobState::Failed,
             JobState::Cancelled => pb::JobState::Cancelled,
+            JobState::Paused => pb::JobState::Paused,
         }
     }
 }
@@ -240,6 +241,7 @@ pub fn job_state(v: i32) -> Option<JobState> {
         Ok(pb::JobState::Succeeded) => Some(JobState::Succeeded),
         Ok(pb::JobState::Failed) => Some(JobState::Failed),
         Ok(pb::JobState::Cancelled) => Some(JobState::Cancelled),
+        Ok(pb::JobState::Paused) => Some(JobState::Paused),
         Ok(pb::JobState::Unspecified) | Err(_) => None,
     }
 }

@@ -24,6 +24,9 @@ named!(
         Failed => "failed",
         /// Cancelled on request.
         Cancelled => "cancelled",
+        /// Stopped at the epoch its submit asked for, its checkpoint kept: a
+        /// later submit with `retry` continues it, a cancel removes it.
+        Paused => "paused",
     }
 );
 
@@ -34,6 +37,12 @@ impl JobState {
             self,
             JobState::Succeeded | JobState::Failed | JobState::Cancelled
         )
+    }
+
+    /// Whether the job holds no slot and waits for nothing: final, or paused
+    /// until a client continues or cancels it. Its event stream ends here.
+    pub fn is_settled(self) -> bool {
+        self.is_final() || self == JobState::Paused
     }
 }
 
@@ -52,6 +61,12 @@ named!(
         Failed => "failed",
         /// Cancelled.
         Cancelled => "cancelled",
+        /// Stopped at a rung of an adaptive search, its checkpoint kept on its
+        /// host until the search promotes it or ends.
+        Paused => "paused",
+        /// Stopped for good by an adaptive search (a median rule, or a rung it
+        /// was never promoted from); its epochs so far are kept.
+        StoppedEarly => "stopped_early",
     }
 );
 
@@ -60,8 +75,17 @@ impl TrialState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            TrialState::Succeeded | TrialState::Failed | TrialState::Cancelled
+            TrialState::Succeeded
+                | TrialState::Failed
+                | TrialState::Cancelled
+                | TrialState::StoppedEarly
         )
+    }
+
+    /// Whether a later state must never replace it (a result, or a search's
+    /// decision to stop it).
+    pub fn is_decided(self) -> bool {
+        matches!(self, TrialState::Succeeded | TrialState::StoppedEarly)
     }
 }
 
@@ -73,6 +97,7 @@ impl From<JobState> for TrialState {
             JobState::Succeeded => TrialState::Succeeded,
             JobState::Failed => TrialState::Failed,
             JobState::Cancelled => TrialState::Cancelled,
+            JobState::Paused => TrialState::Paused,
         }
     }
 }

@@ -230,6 +230,7 @@ pub fn submit(trial_id: &str, sweep_id: &str, spec: pb::TrialSpec) -> pb::Submit
         sweep_id: sweep_id.into(),
         spec: Some(spec),
         retry: false,
+        stop_after_epochs: 0,
     }
 }
 

@@ -251,6 +251,7 @@ async fn a_full_disk_fails_the_trial_as_disk_full_and_the_daemon_recovers() {
     let again = c
         .submit(pb::SubmitRequest {
             retry: true,
+            stop_after_epochs: 0,
             ..submit("t-full", "d", spec)
         })
         .await

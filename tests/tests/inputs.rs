@@ -121,6 +121,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 sweep_id: String::new(),
                 spec: None,
                 retry: false,
+                stop_after_epochs: 0,
             },
             InvalidArgument,
             "spec: required",

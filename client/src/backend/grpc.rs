@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio_stream::StreamExt;
 use vov_proto::pb;
 
-use super::{Backend, BackendError, BackendInfo, EventStream, Submitted, CALL_TIMEOUT};
+use super::{Backend, BackendError, BackendInfo, EventStream, RunOptions, Submitted, CALL_TIMEOUT};
 use crate::hosts::Host;
 
 /// Jobs asked for per `List` page.
@@ -87,14 +87,15 @@ impl Backend for GrpcBackend {
         trial_id: &str,
         sweep: &str,
         spec: pb::TrialSpec,
-        retry: bool,
+        run: RunOptions,
     ) -> Result<Submitted, BackendError> {
         let mut client = self.host.client.clone();
         let req = pb::SubmitRequest {
             trial_id: trial_id.to_string(),
             sweep_id: sweep.to_string(),
             spec: Some(spec),
-            retry,
+            retry: run.retry,
+            stop_after_epochs: run.stop_after,
         };
         let resp = client
             .submit(request(req))

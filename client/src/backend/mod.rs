@@ -95,6 +95,17 @@ impl From<&pb::HostInfoResponse> for BackendInfo {
     }
 }
 
+/// How a submit asks a trial to run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Queue again a job that has ended or is paused (a paused one continues
+    /// from its checkpoint).
+    pub retry: bool,
+    /// Pause after this many epochs with the checkpoint kept (an adaptive
+    /// search's rung); 0 runs to the end.
+    pub stop_after: u32,
+}
+
 /// The answer to a submit.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Submitted {
@@ -130,13 +141,14 @@ pub trait Backend: Send + Sync {
     /// served without competing with its trials: what renews its lease.
     async fn alive(&self) -> Result<(), BackendError>;
 
-    /// Queues trial `trial_id` of `sweep`; `retry` re-queues a job that ended.
+    /// Queues trial `trial_id` of `sweep`; `run.retry` re-queues a job that
+    /// ended or is paused, `run.stop_after` pauses it at that epoch.
     async fn submit(
         &self,
         trial_id: &str,
         sweep: &str,
         spec: pb::TrialSpec,
-        retry: bool,
+        run: RunOptions,
     ) -> Result<Submitted, BackendError>;
 
     /// Follows a trial's events with sequence number >= `from_seq`: its history,

@@ -401,6 +401,7 @@ mod tests {
             last_seq: 3,
             epoch: 2,
             last_val_acc: 0.5,
+            stop_after: None,
             result: result.then(|| pb::TrialResult {
                 max_val_acc: 0.625,
                 max_val_acc_epoch: 2,

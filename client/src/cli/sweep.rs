@@ -13,12 +13,13 @@ use super::target::{self, SweepTarget, Target};
 use super::{outcome, CliError};
 use crate::backend::grpc::GrpcBackend;
 use crate::backend::slurm::SlurmBackend;
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendKind};
 use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
 use crate::progress::{JsonUi, PlainUi, TtyUi, Ui};
 use crate::report::{self, table};
 use crate::schedule::{self, Options, Summary};
+use crate::search::SearchDef;
 use crate::store::{ResultsStore, SweepSettings, TrialRow};
 use crate::sweep;
 use std::sync::Arc;
@@ -204,6 +205,7 @@ fn finish(
             "succeeded": summary.succeeded,
             "failed": summary.failed,
             "cancelled": summary.cancelled,
+            "stopped_early": summary.stopped_early,
         });
         print(&(line.to_string() + "\n"));
     } else {
@@ -215,6 +217,28 @@ fn finish(
     Ok(outcome(
         summary.failed == 0 && summary.cancelled == 0 && summary.placed == 0,
     ))
+}
+
+/// An adaptive search decides as results arrive: it needs vovctl to follow the
+/// sweep, and vovd hosts that can pause trials at a rung.
+fn check_search(opts: &Options, backend: BackendKind) -> Result<(), CliError> {
+    let kind = opts.search.kind;
+    if !kind.is_adaptive() {
+        return Ok(());
+    }
+    if opts.detach {
+        return Err(CliError::Usage(format!(
+            "search.kind = \"{}\" decides as results arrive: it cannot --detach (follow the sweep, or use kind = \"grid\")",
+            kind.as_str()
+        )));
+    }
+    if backend == BackendKind::Slurm {
+        return Err(CliError::Usage(format!(
+            "search.kind = \"{}\" runs on vovd hosts only: the slurm backend cannot pause or stop trials at a rung (use kind = \"grid\" there)",
+            kind.as_str()
+        )));
+    }
+    Ok(())
 }
 
 fn lease(args: &FollowArgs) -> Duration {
@@ -273,7 +297,9 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
         retry_failed: sw.def.retry_failed,
         detach: args.detach,
         rerun: args.rerun,
+        search: sw.def.search,
     };
+    check_search(&opts, target.kind())?;
     follow(&mut store, fleet, opts, &args.follow).await
 }
 
@@ -293,12 +319,13 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
     let (target, settings) = stored_target(&args.hosts, &store, Some(&args.sweep))?;
     let fleet = fleet(&target, &args.store.store, &args.follow)?;
     // A sweep registered before settings were remembered runs with the file defaults.
-    let (max_attempts, retry_failed) = settings.map_or(
+    let (max_attempts, retry_failed, search) = settings.map_or(
         (
             sweep::params::MAX_ATTEMPTS.default_int() as u32,
             sweep::params::RETRY_FAILED.default_bool(),
+            SearchDef::default(),
         ),
-        |s| (s.max_attempts, s.retry_failed),
+        |s| (s.max_attempts, s.retry_failed, s.search),
     );
     let opts = Options {
         sweep: args.sweep.clone(),
@@ -307,6 +334,8 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
         retry_failed,
         detach: false,
         rerun: false,
+        search,
     };
+    check_search(&opts, target.kind())?;
     follow(&mut store, fleet, opts, &args.follow).await
 }

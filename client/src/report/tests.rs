@@ -22,6 +22,7 @@ fn trial(id: &str, config: &str, fp: &str, acc: f64, b1: f64) -> TrialRow {
         last_seq: 9,
         epoch: 2,
         last_val_acc: acc,
+        stop_after: None,
         result: Some(pb::TrialResult {
             params: 18_634_282,
             max_val_acc: acc,

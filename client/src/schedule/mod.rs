@@ -15,6 +15,7 @@
 //! recorded in the same store is done here too.
 
 mod place;
+mod search;
 pub mod tasks;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,8 @@ pub struct Options {
     pub detach: bool,
     /// Re-run trials that already ended (their new result replaces the old).
     pub rerun: bool,
+    /// How trials are started, continued and stopped.
+    pub search: crate::search::SearchDef,
 }
 
 /// How a sweep ended.
@@ -61,6 +64,8 @@ pub struct Summary {
     pub failed: usize,
     /// Trials cancelled.
     pub cancelled: usize,
+    /// Trials an adaptive search stopped before their full epochs.
+    pub stopped_early: usize,
     /// Trials left placed but unfinished (detach).
     pub placed: usize,
 }
@@ -104,6 +109,10 @@ struct Tracked {
     /// other alive backend that can run it is left.
     failed_on: HashSet<usize>,
     force: bool,
+    /// The backend holding its checkpoint while it is paused at a rung.
+    paused_on: Option<usize>,
+    /// The backend to continue it on (where its checkpoint is), when promoted.
+    prefer: Option<usize>,
 }
 
 /// The scheduler's state.
@@ -113,6 +122,10 @@ pub struct Scheduler<'a> {
     ui: &'a mut dyn Ui,
     hosts: Vec<HostState>,
     trials: HashMap<String, Tracked>,
+    /// Trial ids in sweep order.
+    order: Vec<String>,
+    /// Each trial's search metric by epoch.
+    histories: HashMap<String, crate::search::History>,
     pending: VecDeque<String>,
     tx: mpsc::UnboundedSender<Msg>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -123,10 +136,10 @@ impl Scheduler<'_> {
         let (mut done, mut running, mut failed, mut queued) = (0, 0, 0, 0);
         for t in self.trials.values() {
             match t.row.state {
-                TrialState::Succeeded => done += 1,
+                TrialState::Succeeded | TrialState::StoppedEarly => done += 1,
                 TrialState::Running => running += 1,
                 TrialState::Failed | TrialState::Cancelled => failed += 1,
-                TrialState::Pending | TrialState::Queued => queued += 1,
+                TrialState::Pending | TrialState::Queued | TrialState::Paused => queued += 1,
             }
         }
         UiEvent::Counts {
@@ -152,6 +165,7 @@ impl Scheduler<'_> {
                 TrialState::Succeeded => s.succeeded += 1,
                 TrialState::Failed => s.failed += 1,
                 TrialState::Cancelled => s.cancelled += 1,
+                TrialState::StoppedEarly => s.stopped_early += 1,
                 _ => s.placed += 1,
             }
         }
@@ -169,7 +183,7 @@ impl Scheduler<'_> {
         let Some(t) = self.trials.get_mut(id) else {
             return Ok(());
         };
-        if t.row.state == TrialState::Succeeded {
+        if t.row.state.is_decided() {
             return Ok(());
         }
         self.store.set_state(id, state, failure, message)?;
@@ -220,13 +234,17 @@ impl Scheduler<'_> {
             (_, false) => {}
             (Some(Kind::Epoch(m)), true) => {
                 self.store.progress(&id, event.seq, Some(m))?;
-                let epochs = self.trials.get(&id).map_or(0, |t| t.row.epochs);
+                let epochs = self
+                    .trials
+                    .get(&id)
+                    .map_or(0, |t| t.row.stop_after.unwrap_or(t.row.epochs));
                 self.ui.show(&UiEvent::Epoch {
                     trial: id.clone(),
                     epoch: m.epoch,
                     epochs,
                     val_acc: m.val_acc,
                 });
+                self.on_epoch(host, &id, m)?;
             }
             (Some(Kind::State(s)), true) => {
                 self.store.progress(&id, event.seq, None)?;
@@ -341,6 +359,8 @@ impl Scheduler<'_> {
                 self.release(id);
                 self.set_state(id, TrialState::Cancelled, None, &s.message)
             }
+            TrialState::Paused => self.on_paused(host, id),
+            TrialState::StoppedEarly => Ok(()),
             TrialState::Running | TrialState::Queued | TrialState::Pending => {
                 let changed = self.trials.get(id).is_some_and(|t| t.row.state != state);
                 if changed {
@@ -534,6 +554,8 @@ pub async fn run(
             })
             .collect(),
         trials: HashMap::new(),
+        order: Vec::new(),
+        histories: HashMap::new(),
         pending: VecDeque::new(),
         tx,
         tasks: Vec::new(),
@@ -541,6 +563,7 @@ pub async fn run(
         store,
         ui,
     };
+    scheduler.load_histories()?;
     scheduler.start(rows, &mut rx).await?;
     loop {
         scheduler.fill()?;

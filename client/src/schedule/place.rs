@@ -11,7 +11,7 @@ use vov_spec::FailureClass;
 
 use super::tasks::{self, Msg};
 use super::{ScheduleError, Scheduler, Tracked};
-use crate::backend::{BackendError, Submitted};
+use crate::backend::{BackendError, RunOptions, Submitted};
 use crate::progress::UiEvent;
 use crate::store::{TrialRow, TrialState};
 
@@ -85,9 +85,21 @@ impl Scheduler<'_> {
             rejected: HashMap::new(),
             failed_on: HashSet::new(),
             force: self.opts.rerun,
+            paused_on: None,
+            prefer: None,
         };
+        self.order.push(id.clone());
         match (tracked.row.state, placed_on) {
             (s, _) if s.is_final() => {}
+            (TrialState::Paused, h) => tracked.paused_on = h,
+            (TrialState::Pending, h) if self.searched(&tracked.row) => {
+                // A promotion written before vovctl stopped: continue it where
+                // its checkpoint is.
+                tracked.force = tracked.row.attempt > 0;
+                tracked.prefer = h;
+                self.pending.push_back(id.clone());
+            }
+            (TrialState::Pending, _) if self.waits_for_search(&tracked.row) => {}
             (TrialState::Queued | TrialState::Running, Some(h)) => {
                 tracked.host = Some(h);
                 self.hosts[h].placed.insert(id.clone());
@@ -101,7 +113,7 @@ impl Scheduler<'_> {
         self.trials.insert(id, tracked);
     }
 
-    fn capacity(&self, h: usize) -> usize {
+    pub(super) fn capacity(&self, h: usize) -> usize {
         let host = &self.hosts[h];
         if host.busy {
             return 0;
@@ -120,6 +132,9 @@ impl Scheduler<'_> {
     fn best_host(&self, id: &str) -> Option<usize> {
         let t = self.trials.get(id)?;
         let open = |h: usize| self.hosts[h].alive && !t.rejected.contains_key(&h);
+        if let Some(h) = t.prefer.filter(|&h| open(h) && self.capacity(h) > 0) {
+            return Some(h);
+        }
         let untried_left = (0..self.hosts.len()).any(|h| open(h) && !t.failed_on.contains(&h));
         (0..self.hosts.len())
             .filter(|&h| open(h) && !(untried_left && t.failed_on.contains(&h)))
@@ -130,6 +145,7 @@ impl Scheduler<'_> {
     /// Sends pending trials to free slots, in sweep order, without waiting for the
     /// answers.
     pub(super) fn fill(&mut self) -> Result<(), ScheduleError> {
+        self.search_fill()?;
         let mut waiting = VecDeque::new();
         while let Some(id) = self.pending.pop_front() {
             let Some(t) = self.trials.get(&id) else {
@@ -179,14 +195,20 @@ impl Scheduler<'_> {
             return;
         };
         t.submitting = Some(h);
+        let run = RunOptions {
+            retry: t.force,
+            stop_after: t.row.stop_after.filter(|&e| e < t.row.epochs).unwrap_or(0),
+        };
+        let spec = t.row.spec.clone();
         self.hosts[h].submitting.insert(id.to_string());
+        self.leave_checkpoint(h, id);
         let task = tasks::spawn_submit(
             h,
             self.hosts[h].backend.clone(),
             id.to_string(),
             self.opts.sweep.clone(),
-            t.row.spec.clone(),
-            t.force,
+            spec,
+            run,
             self.tx.clone(),
         );
         self.tasks.push(task);

@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_stream::StreamExt;
 use vov_proto::pb;
 
-use crate::backend::{Backend, BackendError, BackendInfo, Submitted};
+use crate::backend::{Backend, BackendError, BackendInfo, RunOptions, Submitted};
 
 pub use crate::backend::CALL_TIMEOUT;
 
@@ -127,11 +127,11 @@ pub fn spawn_submit(
     trial: String,
     sweep: String,
     spec: pb::TrialSpec,
-    retry: bool,
+    run: RunOptions,
     tx: UnboundedSender<Msg>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let result = deadline(backend.submit(&trial, &sweep, spec, retry))
+        let result = deadline(backend.submit(&trial, &sweep, spec, run))
             .await
             .map(Box::new);
         let _ = tx.send(Msg::Submitted {

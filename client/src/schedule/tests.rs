@@ -11,7 +11,9 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use vov_proto::pb;
 
 use super::{run, Options, Summary};
-use crate::backend::{Backend, BackendError, BackendInfo, EventStream, Submitted, CALL_TIMEOUT};
+use crate::backend::{
+    Backend, BackendError, BackendInfo, EventStream, RunOptions, Submitted, CALL_TIMEOUT,
+};
 use crate::progress::{Ui, UiEvent};
 use crate::store::{ResultsStore, TrialState};
 
@@ -221,8 +223,9 @@ impl Backend for Mock {
         trial_id: &str,
         sweep: &str,
         spec: pb::TrialSpec,
-        retry: bool,
+        run: RunOptions,
     ) -> Result<Submitted, BackendError> {
+        let retry = run.retry;
         let answer = {
             let mut s = self.lock();
             s.submits.push(SubmitCall {
@@ -408,6 +411,7 @@ fn opts(retry_failed: bool) -> Options {
         retry_failed,
         detach: false,
         rerun: false,
+        search: crate::search::SearchDef::default(),
     }
 }
 

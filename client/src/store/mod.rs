@@ -5,6 +5,7 @@
 //! daemons finish (they keep results; `--collect` or the next run fetches them).
 
 mod schema;
+mod search;
 pub mod state;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub struct SweepSettings {
     pub backend: Option<BackendKind>,
     /// The file's `[slurm]` table, when it has one.
     pub slurm: Option<toml::Table>,
+    /// The file's `[search]` (a grid when it has none).
+    pub search: crate::search::SearchDef,
 }
 
 impl SweepSettings {
@@ -64,6 +67,7 @@ impl SweepSettings {
             retry_failed: def.retry_failed,
             backend: None,
             slurm: def.slurm.clone(),
+            search: def.search,
         }
     }
 }
@@ -159,7 +163,12 @@ pub struct TrialRow {
     pub last_val_acc: f64,
     /// The result.
     pub result: Option<pb::TrialResult>,
+    /// The epochs an adaptive search last sent it to (its rung); `None` when no
+    /// search decided on it.
+    pub stop_after: Option<u32>,
 }
+
+pub use search::{DecisionKind, DecisionRow};
 
 /// The store.
 pub struct ResultsStore {
@@ -168,7 +177,7 @@ pub struct ResultsStore {
 
 const COLUMNS: &str =
     "trial_id, config_id, repeat, label, model, epochs, spec, state, failure, message, host, \
-                       attempt, last_seq, epoch, last_val_acc, result";
+                       attempt, last_seq, epoch, last_val_acc, result, stop_after";
 
 /// A row as read: the trial with its still-encoded state, spec and result.
 type RawRow = (TrialRow, String, Vec<u8>, Option<Vec<u8>>);
@@ -192,6 +201,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
             epoch: r.get(13)?,
             last_val_acc: r.get(14)?,
             result: None,
+            stop_after: r.get(16)?,
         },
         r.get(7)?,
         r.get(6)?,
@@ -337,7 +347,7 @@ impl ResultsStore {
     /// Remembers how a sweep's file says to run it (see [`SweepSettings`]).
     pub fn remember(&self, sweep: &str, settings: &SweepSettings) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE sweeps SET hosts = ?2, max_attempts = ?3, retry_failed = ?4, backend = ?5, slurm = ?6 WHERE name = ?1",
+            "UPDATE sweeps SET hosts = ?2, max_attempts = ?3, retry_failed = ?4, backend = ?5, slurm = ?6, search = ?7 WHERE name = ?1",
             params![
                 sweep,
                 settings.hosts.as_ref().map(hosts_json),
@@ -345,6 +355,7 @@ impl ResultsStore {
                 settings.retry_failed,
                 settings.backend.map(BackendKind::as_str),
                 settings.slurm.as_ref().map(|t| toml::to_string(t).unwrap_or_default()),
+                serde_json::to_string(&settings.search).unwrap_or_default(),
             ],
         )?;
         Ok(())
@@ -360,16 +371,26 @@ impl ResultsStore {
             Option<bool>,
             Option<String>,
             Option<String>,
+            Option<String>,
         );
         let row: Option<SettingsRow> = self
             .conn
             .query_row(
-                "SELECT hosts, max_attempts, retry_failed, backend, slurm FROM sweeps WHERE name = ?1",
+                "SELECT hosts, max_attempts, retry_failed, backend, slurm, search FROM sweeps WHERE name = ?1",
                 [sweep],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((hosts, Some(max_attempts), retry_failed, backend, slurm)) = row else {
+        let Some((hosts, Some(max_attempts), retry_failed, backend, slurm, search)) = row else {
             return Ok(None);
         };
         let bad = |what: &str| StoreError::Corrupt(format!("(the {what} of sweep {sweep})"));
@@ -383,6 +404,10 @@ impl ResultsStore {
             slurm: slurm
                 .map(|t| t.parse::<toml::Table>().map_err(|_| bad("[slurm] table")))
                 .transpose()?,
+            search: search
+                .map(|s| serde_json::from_str(&s).map_err(|_| bad("[search] table")))
+                .transpose()?
+                .unwrap_or_default(),
         }))
     }
 
@@ -481,7 +506,7 @@ impl ResultsStore {
             .flatten())
     }
 
-    /// Records a state (never overwriting a success).
+    /// Records a state (never overwriting a success or a search's stop).
     pub fn set_state(
         &self,
         trial_id: &str,
@@ -490,7 +515,8 @@ impl ResultsStore {
         message: &str,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE trials SET state = ?2, failure = ?3, message = ?4, updated_ms = ?5 WHERE trial_id = ?1 AND state != 'succeeded'",
+            "UPDATE trials SET state = ?2, failure = ?3, message = ?4, updated_ms = ?5 \
+             WHERE trial_id = ?1 AND state NOT IN ('succeeded', 'stopped_early')",
             params![trial_id, state.as_str(), failure, message, now_ms()],
         )?;
         Ok(())
@@ -549,10 +575,11 @@ impl ResultsStore {
     pub fn reset(&self, sweep: &str) -> Result<(), StoreError> {
         self.conn.execute(
             "UPDATE trials SET state = 'pending', result = NULL, host = NULL, attempt = 0, last_seq = 0, epoch = 0, \
-             last_val_acc = 0, failure = '', message = '' \
+             last_val_acc = 0, failure = '', message = '', stop_after = NULL \
              WHERE trial_id IN (SELECT trial_id FROM sweep_trials WHERE sweep = ?1 AND current = 1)",
             [sweep],
         )?;
+        self.forget_search(sweep)?;
         Ok(())
     }
 

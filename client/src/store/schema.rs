@@ -28,6 +28,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE sweeps ADD COLUMN backend TEXT;
      ALTER TABLE sweeps ADD COLUMN slurm TEXT;
      ALTER TABLE trials ADD COLUMN batch_job TEXT;",
+    // 3 -> 4: adaptive search. A sweep remembers its `[search]` (JSON; NULL: a
+    // grid), a trial keeps the epochs its search last sent it
+    // to (NULL: no search decided on it), and every decision of a sweep's search
+    // is kept in order, written before it is acted on.
+    "ALTER TABLE trials ADD COLUMN stop_after INTEGER;
+     ALTER TABLE sweeps ADD COLUMN search TEXT;
+     CREATE TABLE IF NOT EXISTS decisions (
+         sweep TEXT NOT NULL,
+         seq INTEGER NOT NULL,
+         trial_id TEXT NOT NULL,
+         kind TEXT NOT NULL,
+         epochs INTEGER NOT NULL,
+         note TEXT NOT NULL,
+         at_ms INTEGER NOT NULL,
+         PRIMARY KEY (sweep, seq)
+     );",
 ];
 
 /// Version 0: the tables as first released (files without a version are these).

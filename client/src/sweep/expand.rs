@@ -228,6 +228,8 @@ pub fn expand(def: &SweepDef, overrides: &Config) -> Result<Vec<Trial>, SweepErr
             if !seen.insert(id.clone()) {
                 continue;
             }
+            def.search
+                .check_epochs(trial.epochs as u32, &format!("trial {label}"))?;
             trials.push(Trial {
                 spec: pb::TrialSpec::from(&trial),
                 trial,

@@ -86,10 +86,20 @@ pub struct SweepDef {
     /// The file's `[slurm]` table, checked when the Slurm backend resolves it
     /// (`backend::slurm::config`).
     pub slurm: Option<toml::Table>,
+    /// How trials are started, continued and stopped (`[search]`).
+    pub search: crate::search::SearchDef,
 }
 
 /// The top-level tables (beside `name` and the sweep-level keys of [`params`]).
-const SECTIONS: &[&str] = &["base", "grid", "trial", "random", "hosts", "slurm"];
+const SECTIONS: &[&str] = &[
+    "base",
+    "grid",
+    "trial",
+    "random",
+    "hosts",
+    "slurm",
+    crate::search::SECTION,
+];
 
 fn check_top(doc: &toml::Table) -> Result<(), SweepError> {
     let known = |k: &str| k == "name" || params::find(k).is_some() || SECTIONS.contains(&k);
@@ -385,6 +395,11 @@ pub fn parse(text: &str, file: &str) -> Result<SweepDef, SweepError> {
             .get("slurm")
             .map(|v| table("slurm", v).cloned())
             .transpose()?,
+        search: crate::search::parse(
+            doc.get(crate::search::SECTION)
+                .map(|v| table(crate::search::SECTION, v))
+                .transpose()?,
+        )?,
     };
     for p in params::PARAMS {
         match doc.get(p.name) {

@@ -114,6 +114,7 @@ pub(super) fn run(args: &TrainArgs) -> Result<ExitCode, CliError> {
         checkpoint_dir: args.checkpoint_dir.clone(),
         checkpoint_every: args.checkpoint_every,
         resume: args.resume.clone(),
+        stop_after: None,
         ..TrainOptions::cpu(threads)
     };
     let mut progress = Progress::new(args.json);

@@ -65,6 +65,7 @@ pub(super) fn options(
         checkpoint_dir: Some(checkpoint_dir),
         checkpoint_every: 1,
         resume: resume.is_file().then_some(resume),
+        stop_after: None,
         stop,
     }
 }
@@ -140,7 +141,9 @@ pub(super) fn failure(err: &TrainError) -> WorkerFailure {
         e if e.is_invalid_input() => WorkerFailure::InvalidSpec,
         TrainError::Diverged { .. } => WorkerFailure::Diverged,
         TrainError::DiskFull { .. } => WorkerFailure::DiskFull,
-        TrainError::Interrupted { .. } | TrainError::Cancelled { .. } => WorkerFailure::Interrupted,
+        TrainError::Interrupted { .. }
+        | TrainError::Cancelled { .. }
+        | TrainError::Paused { .. } => WorkerFailure::Interrupted,
         _ if text.contains("out of memory") || text.contains("cuda_error_out_of_memory") => {
             WorkerFailure::Oom
         }

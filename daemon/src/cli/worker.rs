@@ -15,7 +15,7 @@ use super::CliError;
 use crate::jobs::protocol::{WorkerInput, WorkerMessage};
 use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
-use crate::train::{StopFlag, TrainEvent};
+use crate::train::{StopFlag, TrainError, TrainEvent, TrainOptions};
 
 fn read_input() -> Result<WorkerInput, CliError> {
     let mut text = String::new();
@@ -49,14 +49,17 @@ pub(super) fn run() -> Result<ExitCode, CliError> {
         .parse()
         .map_err(|e: gpu::DeviceError| CliError::Usage(e.to_string()))?;
     let device = gpu::open(label).map_err(|e| CliError::Failed(e.to_string()))?;
-    let opts = trial::options(
-        device,
-        input.device.clone(),
-        input.threads,
-        input.data_dir.clone(),
-        input.checkpoint_dir.clone(),
-        stop.clone(),
-    );
+    let opts = TrainOptions {
+        stop_after: input.stop_after,
+        ..trial::options(
+            device,
+            input.device.clone(),
+            input.threads,
+            input.data_dir.clone(),
+            input.checkpoint_dir.clone(),
+            stop.clone(),
+        )
+    };
     let parent = std::os::unix::process::parent_id();
     let mut throttle = StepThrottle::default();
     let mut observe = |event: &TrainEvent| {
@@ -81,6 +84,7 @@ pub(super) fn run() -> Result<ExitCode, CliError> {
         Ok(record) => WorkerMessage::Result {
             record: Box::new(record),
         },
+        Err(TrainError::Paused { epochs_done }) => WorkerMessage::Paused { epochs_done },
         Err(err) => WorkerMessage::Failed {
             class: trial::failure(&err),
             message: err.to_string(),

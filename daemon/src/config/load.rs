@@ -61,6 +61,9 @@ impl Sources {
     }
 }
 
+/// Default budget of paused trials' checkpoints: 20 GiB.
+const DEFAULT_MAX_CHECKPOINT_BYTES: u64 = 20 << 30;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
@@ -75,6 +78,7 @@ struct Raw {
     tls_key: String,
     client_ca: String,
     max_queued: u32,
+    max_checkpoint_bytes: u64,
     log_format: String,
     grace_period_secs: u64,
     max_attempts: u32,
@@ -98,6 +102,7 @@ fn builder(src: &Sources) -> Result<Config, config::ConfigError> {
         .set_default("tls_key", "")?
         .set_default("client_ca", "")?
         .set_default("max_queued", 1000)?
+        .set_default("max_checkpoint_bytes", DEFAULT_MAX_CHECKPOINT_BYTES)?
         .set_default("log_format", "plain")?
         .set_default("grace_period_secs", 30)?
         .set_default("max_attempts", 3)?
@@ -231,6 +236,7 @@ fn validate(raw: Raw) -> Result<DaemonConfig, ConfigError> {
         token_file: optional_path(raw.token_file),
         tls,
         max_queued: raw.max_queued as usize,
+        max_checkpoint_bytes: raw.max_checkpoint_bytes,
         log_format,
         grace_period: Duration::from_secs(raw.grace_period_secs),
         max_attempts: raw.max_attempts,
@@ -366,6 +372,7 @@ mod tests {
             "tls_key",
             "client_ca",
             "max_queued",
+            "max_checkpoint_bytes",
             "log_format",
             "grace_period_secs",
             "max_attempts",

@@ -3,7 +3,7 @@
 //! [`DaemonConfig`] that cannot hold an invalid value.
 //!
 //! Keys: `listen`, `state_dir`, `data_dir`, `slots`, `threads_per_slot`, `devices`,
-//! `token_file`, `tls_cert`, `tls_key`, `client_ca`, `max_queued`, `log_format`,
+//! `token_file`, `tls_cert`, `tls_key`, `client_ca`, `max_queued`, `max_checkpoint_bytes`, `log_format`,
 //! `grace_period_secs`, `max_attempts`, `lame_duck_ms`, and the connection keys
 //! `max_connections`, `idle_timeout_secs`, `keepalive_secs`, `keepalive_timeout_secs`.
 
@@ -95,6 +95,8 @@ pub struct DaemonConfig {
     pub tls: Option<TlsFiles>,
     /// Most trials queued (waiting) at once.
     pub max_queued: usize,
+    /// Most bytes the checkpoints of paused trials may take together (0: no limit).
+    pub max_checkpoint_bytes: u64,
     /// Log format.
     pub log_format: LogFormat,
     /// How long a worker may take to checkpoint and stop after SIGTERM.
@@ -180,6 +182,10 @@ impl DaemonConfig {
             opt(self.tls.as_ref().and_then(|t| t.client_ca.as_deref())),
         );
         out += &line("max_queued", self.max_queued.to_string());
+        out += &line(
+            "max_checkpoint_bytes",
+            self.max_checkpoint_bytes.to_string(),
+        );
         out += &line(
             "log_format",
             format!(

@@ -3,6 +3,7 @@
 
 mod change;
 mod durable;
+mod kept;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -24,6 +25,11 @@ use crate::store::{JobRow, StateUpdate, Store};
 use crate::train::{TrainEvent, TrainSpec};
 use change::{ended, moved, state_kind, Change};
 use durable::{After, Pending};
+
+/// Epochs a paused job has done (its `stop_after`).
+fn paused_at(row: &JobRow) -> u32 {
+    row.stop_after
+}
 
 /// Folder of the state directory where unusable checkpoints are kept.
 const CORRUPT_DIR: &str = "corrupt-checkpoints";
@@ -182,10 +188,10 @@ impl Actor {
             if !same {
                 return Err(JobError::Conflict(job.trial_id));
             }
-            if !(job.retry && existing.state.is_final()) {
+            if !(job.retry && existing.state.is_settled()) {
                 return Ok((existing, false));
             }
-            return self.requeue(existing).await;
+            return self.requeue(existing, job.stop_after).await;
         }
         if self.queue.len() >= self.cfg.max_queued {
             return Err(JobError::QueueFull(self.queue.len()));
@@ -207,6 +213,7 @@ impl Actor {
             progress: String::new(),
             result: None,
             last_seq: 0,
+            stop_after: job.stop_after,
         };
         let row = db(&self.store, move |s| s.insert(&row)).await?;
         tracing::info!(trial.id = %row.trial_id, sweep.id = %row.sweep_id, model = %row.model, "trial queued");
@@ -219,20 +226,27 @@ impl Actor {
         Ok((row, true))
     }
 
-    /// Queues an ended job again on a client's request (its old result stays until
-    /// the new one replaces it).
-    async fn requeue(&mut self, row: JobRow) -> Result<(JobRow, bool), JobError> {
+    /// Queues an ended or paused job again on a client's request, to pause next
+    /// after `stop_after` epochs (0: run to the end). An ended job's old result
+    /// stays until the new one replaces it; a paused one continues from its
+    /// checkpoint.
+    async fn requeue(&mut self, row: JobRow, stop_after: u32) -> Result<(JobRow, bool), JobError> {
         if self.queue.len() >= self.cfg.max_queued {
             return Err(JobError::QueueFull(self.queue.len()));
         }
         let id = row.trial_id.clone();
-        tracing::info!(trial.id = %id, "trial re-queued on request");
-        let update = moved(
-            JobState::Queued,
-            "queued again on request".into(),
-            row.attempt,
-            None,
-        );
+        tracing::info!(trial.id = %id, stop_after, "trial re-queued on request");
+        let key = id.clone();
+        db(&self.store, move |s| s.set_stop_after(&key, stop_after)).await?;
+        let message = if row.state == JobState::Paused {
+            format!(
+                "continued from its checkpoint after {} epochs",
+                paused_at(&row)
+            )
+        } else {
+            "queued again on request".into()
+        };
+        let update = moved(JobState::Queued, message, row.attempt, None);
         self.set_state(&id, update).await?;
         self.queue.push_back(id.clone());
         self.dispatch().await;
@@ -248,8 +262,11 @@ impl Actor {
         if row.state.is_final() {
             return Ok(row);
         }
-        if let Some(pos) = self.queue.iter().position(|q| q == id) {
-            self.queue.remove(pos);
+        let queued = self.queue.iter().position(|q| q == id);
+        if row.state == JobState::Paused || queued.is_some() {
+            if let Some(pos) = queued {
+                self.queue.remove(pos);
+            }
             let end = ended(
                 JobState::Cancelled,
                 None,
@@ -280,13 +297,13 @@ impl Actor {
             .entry(id.to_string())
             .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0);
         let receiver = sender.subscribe();
-        if row.state.is_final() {
+        if row.state.is_settled() {
             self.channels.remove(id);
         }
         Ok(Subscription {
             receiver,
             last_seq: self.seqs.get(id).copied().unwrap_or(row.last_seq),
-            finished: row.state.is_final(),
+            finished: row.state.is_settled(),
         })
     }
 
@@ -369,6 +386,7 @@ impl Actor {
             data_dir: self.cfg.data_dir.clone(),
             checkpoint_dir: self.cfg.state_dir.join("checkpoints").join(id),
             corrupt_dir: Some(self.cfg.state_dir.join(CORRUPT_DIR)),
+            stop_after: (row.stop_after > 0).then_some(row.stop_after as usize),
         };
         let pid = match supervisor::spawn(&self.cfg.worker_exe, &input, id, self.notes_tx.clone())
             .await
@@ -510,7 +528,47 @@ impl Actor {
                 let change = Change::state(update, Vec::new());
                 self.settle(id, change, slot, After::Requeue).await
             }
+            Outcome::Paused { epochs_done } => self.pause(id, slot, attempt, epochs_done).await,
         }
+    }
+
+    /// A job stopped where its submit asked: paused with its checkpoint kept,
+    /// unless that would put the kept checkpoints above `max_checkpoint_bytes`
+    /// (then it fails as a full disk and the checkpoint goes).
+    async fn pause(
+        &mut self,
+        id: &str,
+        slot: Option<usize>,
+        attempt: u32,
+        epochs_done: usize,
+    ) -> Result<(), JobError> {
+        let budget = self.cfg.max_checkpoint_bytes;
+        if budget > 0 {
+            let others = db(&self.store, |s| s.paused()).await?;
+            let dir = |t: &str| self.cfg.state_dir.join("checkpoints").join(t);
+            let kept = kept::bytes(others.iter().filter(|t| *t != id).map(|t| dir(t)));
+            let total = kept + kept::bytes([dir(id)]);
+            if total > budget {
+                let message = kept::over_budget(total, budget);
+                tracing::warn!(trial.id = %id, %message, "trial failed");
+                let end = ended(
+                    JobState::Failed,
+                    Some(FailureClass::DiskFull),
+                    message,
+                    attempt,
+                );
+                return self.finish(id, end, slot).await;
+            }
+        }
+        tracing::info!(trial.id = %id, epochs_done, "trial paused");
+        let update = ended(
+            JobState::Paused,
+            None,
+            format!("paused after {epochs_done} epochs, its checkpoint kept"),
+            attempt,
+        );
+        let change = Change::state(update, Vec::new());
+        self.settle(id, change, slot, After::Pause).await
     }
 
     /// Ends a job for good: its state and last event, written however long that

@@ -44,6 +44,11 @@ pub enum Outcome {
     Cancelled,
     /// Back to the queue, to resume from its checkpoint.
     Requeue(String),
+    /// Stopped after the epochs its submit asked for, the checkpoint kept.
+    Paused {
+        /// Epochs done.
+        epochs_done: usize,
+    },
 }
 
 fn signal_name(sig: i32) -> String {
@@ -93,6 +98,9 @@ pub fn classify(report: Option<WorkerMessage>, exit: &Exit, stop: Option<StopRea
             )
         }
         None => {}
+    }
+    if let Some(WorkerMessage::Paused { epochs_done }) = report {
+        return Outcome::Paused { epochs_done };
     }
     let failed = |class, message: String| Outcome::Failed {
         class,

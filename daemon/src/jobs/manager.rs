@@ -31,6 +31,8 @@ pub struct ManagerConfig {
     pub max_attempts: u32,
     /// Most trials waiting at once.
     pub max_queued: usize,
+    /// Most bytes paused trials' checkpoints may take together (0: no limit).
+    pub max_checkpoint_bytes: u64,
     /// The binary whose `worker` subcommand runs a trial (this one).
     pub worker_exe: PathBuf,
 }
@@ -46,8 +48,10 @@ pub struct NewJob {
     pub spec_proto: Vec<u8>,
     /// The resolved spec.
     pub spec: TrainSpec,
-    /// Re-queue the job when it exists and has ended.
+    /// Re-queue the job when it exists and has ended or is paused.
     pub retry: bool,
+    /// Pause after this many epochs with the checkpoint kept (0: run to the end).
+    pub stop_after: u32,
 }
 
 /// Why a job request failed.

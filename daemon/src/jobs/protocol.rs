@@ -26,6 +26,10 @@ pub struct WorkerInput {
     /// epoch 1 (beside the checkpoint, with a `.corrupt` suffix, when unset).
     #[serde(default)]
     pub corrupt_dir: Option<PathBuf>,
+    /// Pause after this many epochs with the checkpoint kept (the job's
+    /// `stop_after`); run to the end when unset.
+    #[serde(default)]
+    pub stop_after: Option<usize>,
 }
 
 /// Why a worker stopped without a result, as it reports it.
@@ -59,6 +63,11 @@ pub enum WorkerMessage {
     Result {
         /// Its record.
         record: Box<TrainRecord>,
+    },
+    /// The trial stopped where it was asked to, its checkpoint written.
+    Paused {
+        /// Epochs done (and checkpointed).
+        epochs_done: usize,
     },
     /// The trial stopped without a result.
     Failed {

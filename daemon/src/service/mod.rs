@@ -167,6 +167,7 @@ impl Trainer for TrainerService {
                 spec_proto: spec_pb.encode_to_vec(),
                 spec,
                 retry: r.retry,
+                stop_after: r.stop_after_epochs,
             })
             .await?;
         Ok(Response::new(pb::SubmitResponse {

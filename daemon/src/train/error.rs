@@ -58,6 +58,13 @@ pub enum TrainError {
         /// Epochs completed (and checkpointed, when checkpoints are on).
         epochs_done: usize,
     },
+    /// The run stopped after the epochs [`stop_after`](super::TrainOptions::stop_after)
+    /// asked for, with its checkpoint written: a later run continues from it.
+    #[error("paused after {epochs_done} epochs with its checkpoint kept")]
+    Paused {
+        /// Epochs completed and checkpointed.
+        epochs_done: usize,
+    },
     /// The loss became NaN or infinite.
     #[error("training diverged at epoch {epoch}, step {step}: loss is {loss}")]
     Diverged {

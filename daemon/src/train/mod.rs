@@ -148,6 +148,9 @@ pub struct TrainOptions {
     pub checkpoint_every: usize,
     /// Resume from this checkpoint (file, or directory holding one).
     pub resume: Option<PathBuf>,
+    /// Pause after this many epochs (fewer than the spec's) with a checkpoint
+    /// written: the run ends with [`TrainError::Paused`].
+    pub stop_after: Option<usize>,
     /// Stop requests.
     pub stop: StopFlag,
 }
@@ -164,6 +167,7 @@ impl TrainOptions {
             checkpoint_dir: None,
             checkpoint_every: 1,
             resume: None,
+            stop_after: None,
             stop: StopFlag::default(),
         }
     }

@@ -69,6 +69,12 @@ pub fn run_with_data(
         observer,
     };
     let (resumed_from_epoch, mut position) = run.resume()?;
+    let pause_at = opts.stop_after.filter(|&n| n < spec.epochs);
+    if let Some(epochs_done) = pause_at.filter(|&n| resumed_from_epoch >= n) {
+        return Err(TrainError::Paused {
+            epochs_done: resumed_from_epoch.max(epochs_done),
+        });
+    }
     let warnings = run.warnings(&data);
     let (train, val) = (Arc::new(data.train), Arc::new(data.val));
     (run.observer)(&TrainEvent::Started {
@@ -94,8 +100,14 @@ pub fn run_with_data(
         );
         run.history.push(metrics.clone());
         (run.observer)(&TrainEvent::Epoch(metrics));
-        if run.checkpoint_due(epoch + 1) {
+        let pause = pause_at == Some(epoch + 1);
+        if pause || run.checkpoint_due(epoch + 1) {
             run.save_checkpoint(epoch + 1, None)?;
+        }
+        if pause {
+            return Err(TrainError::Paused {
+                epochs_done: epoch + 1,
+            });
         }
     }
     let (batch1, batch32) = run.timings(&val)?;

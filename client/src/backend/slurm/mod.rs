@@ -30,7 +30,7 @@ use tokio::time::Instant;
 use vov_proto::pb;
 use vov_proto::taskdir::TrialDir;
 
-use super::{Backend, BackendError, BackendInfo, EventStream, Submitted};
+use super::{Backend, BackendError, BackendInfo, EventStream, RunOptions, Submitted};
 use command::Commands;
 use config::SlurmConfig;
 use parse::cluster::{parse_show_config, ClusterConfig, DEFAULT_MAX_ARRAY_SIZE};
@@ -344,14 +344,20 @@ impl Backend for SlurmBackend {
         trial_id: &str,
         sweep: &str,
         spec: pb::TrialSpec,
-        retry: bool,
+        run: RunOptions,
     ) -> Result<Submitted, BackendError> {
+        if run.stop_after > 0 {
+            return Err(BackendError::Invalid(
+                "the slurm backend cannot pause a trial at a rung (adaptive search runs on vovd hosts)".into(),
+            ));
+        }
         let (reply, answer) = oneshot::channel();
         let request = pb::SubmitRequest {
             trial_id: trial_id.to_string(),
             sweep_id: sweep.to_string(),
             spec: Some(spec),
-            retry,
+            retry: run.retry,
+            stop_after_epochs: 0,
         };
         self.submits
             .send(submit::Pending { request, reply })

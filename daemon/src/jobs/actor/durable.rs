@@ -57,6 +57,8 @@ pub(super) enum After {
     Final,
     /// The job waits for a slot again, first in the queue.
     Requeue,
+    /// The job is paused: its watchers are released, its checkpoints kept.
+    Pause,
 }
 
 /// A transition not yet written.
@@ -214,6 +216,10 @@ impl Actor {
                 self.seqs.remove(id);
             }
             After::Requeue => self.queue.push_front(id.to_string()),
+            After::Pause => {
+                self.channels.remove(id);
+                self.seqs.remove(id);
+            }
         }
         self.maybe_drained();
     }
