@@ -1,5 +1,6 @@
 //! `vovctl results SWEEP [--collect]` and `vovctl report SWEEP`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
 use crate::report::{self, plot, table, Report};
+use crate::search::{asha, History, SearchDef, SearchKind};
 use crate::store::{ResultsStore, TrialRow, TrialState};
 
 /// Output formats of `results`.
@@ -233,6 +235,77 @@ struct ResultLine {
     batch1_p50_ms: Option<f64>,
     /// Batch-32 inference total, s.
     batch32_total_s: Option<f64>,
+    /// Epochs in its history (fewer than its epochs when a search stopped it).
+    epochs_run: u32,
+}
+
+/// One epoch of a trial's history, as `results --format json` gives it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct EpochLine {
+    epoch: u32,
+    train_loss: f64,
+    train_acc: f64,
+    val_loss: f64,
+    val_acc: f64,
+    epoch_s: f64,
+}
+
+impl From<&pb::EpochMetrics> for EpochLine {
+    fn from(m: &pb::EpochMetrics) -> Self {
+        EpochLine {
+            epoch: m.epoch,
+            train_loss: m.train_loss,
+            train_acc: m.train_acc,
+            val_loss: m.val_loss,
+            val_acc: m.val_acc,
+            epoch_s: m.epoch_s,
+        }
+    }
+}
+
+/// One trial in `results --format json`: its line, the rung an ASHA search
+/// took it to (from 1), and its per-epoch history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct TrialJson {
+    #[serde(flatten)]
+    line: ResultLine,
+    rung: Option<u32>,
+    history: Vec<EpochLine>,
+}
+
+/// A trial's epochs: its result's history, else those the store recorded.
+fn history<'a>(
+    t: &'a TrialRow,
+    recorded: &'a HashMap<String, Vec<pb::EpochMetrics>>,
+) -> &'a [pb::EpochMetrics] {
+    match &t.result {
+        Some(r) if !r.history.is_empty() => &r.history,
+        _ => recorded.get(&t.trial_id).map_or(&[], Vec::as_slice),
+    }
+}
+
+fn trial_json(
+    t: &TrialRow,
+    recorded: &HashMap<String, Vec<pb::EpochMetrics>>,
+    search: &SearchDef,
+) -> TrialJson {
+    let epochs = history(t, recorded);
+    let mut line = ResultLine::of(t);
+    line.epochs_run = epochs.len() as u32;
+    let rung = (search.kind == SearchKind::Asha).then(|| {
+        let h: History = epochs
+            .iter()
+            .map(|m| (m.epoch, search.metric.of(m)))
+            .collect();
+        asha::rung_of(search, t.epochs, &h)
+            .0
+            .map_or(0, |k| k as u32 + 1)
+    });
+    TrialJson {
+        line,
+        rung,
+        history: epochs.iter().map(EpochLine::from).collect(),
+    }
 }
 
 impl ResultLine {
@@ -251,6 +324,7 @@ impl ResultLine {
             train_s_per_epoch: r.and_then(|r| r.train_s_per_epoch),
             batch1_p50_ms: r.and_then(|r| r.batch1.as_ref().map(|b| b.p50_ms)),
             batch32_total_s: r.and_then(|r| r.batch32.as_ref().map(|b| b.total_s)),
+            epochs_run: r.map_or(t.epoch, |r| r.history.len() as u32),
         }
     }
 }
@@ -315,6 +389,7 @@ fn results_csv(lines: &[ResultLine]) -> String {
             "train_s_per_epoch",
             "batch1_p50_ms",
             "batch32_total_s",
+            "epochs_run",
         ]);
     }
     String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -328,11 +403,32 @@ pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
         eprintln!("collected {new} new result(s)");
     }
     let rows = rows(&store, &args.sweep)?;
-    let lines: Vec<ResultLine> = rows.iter().map(ResultLine::of).collect();
+    let recorded = store
+        .histories(&args.sweep)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let lines: Vec<ResultLine> = rows
+        .iter()
+        .map(|t| {
+            let mut l = ResultLine::of(t);
+            l.epochs_run = history(t, &recorded).len() as u32;
+            l
+        })
+        .collect();
     print(&match args.format {
         ResultsFormat::Table => results_table(&lines),
         ResultsFormat::Csv => results_csv(&lines),
-        ResultsFormat::Json => serde_json::to_string_pretty(&lines).unwrap_or_default() + "\n",
+        ResultsFormat::Json => {
+            let search = store
+                .settings(&args.sweep)
+                .map_err(|e| CliError::Usage(e.to_string()))?
+                .map(|s| s.search)
+                .unwrap_or_default();
+            let trials: Vec<TrialJson> = rows
+                .iter()
+                .map(|t| trial_json(t, &recorded, &search))
+                .collect();
+            serde_json::to_string_pretty(&trials).unwrap_or_default() + "\n"
+        }
     });
     Ok(outcome(report::all_succeeded(&rows)))
 }
