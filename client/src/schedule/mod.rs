@@ -269,6 +269,15 @@ impl Scheduler<'_> {
         id: &str,
         result: &pb::TrialResult,
     ) -> Result<(), ScheduleError> {
+        // A search stopped it: a copy that finished before the cancel landed
+        // does not change the decision.
+        if self
+            .trials
+            .get(id)
+            .is_some_and(|t| t.row.state == TrialState::StoppedEarly)
+        {
+            return Ok(());
+        }
         let url = self.hosts[host].url.clone();
         let recorded = self.store.record_result(id, &url, result)?;
         let Some(t) = self.trials.get(id) else {

@@ -183,8 +183,11 @@ impl Actor {
             serde_json::to_string(&job.spec).map_err(|e| JobError::Internal(e.to_string()))?;
         let id = job.trial_id.clone();
         if let Some(existing) = db(&self.store, move |s| s.get(&id)).await? {
-            let same =
-                serde_json::from_str::<TrainSpec>(&existing.resolved).is_ok_and(|s| s == job.spec);
+            // The submitted message first: a float read back from the resolved
+            // JSON may differ from the submitted one in its last bit.
+            let same = existing.spec == job.spec_proto
+                || serde_json::from_str::<TrainSpec>(&existing.resolved)
+                    .is_ok_and(|s| s == job.spec);
             if !same {
                 return Err(JobError::Conflict(job.trial_id));
             }
