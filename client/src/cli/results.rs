@@ -1,6 +1,5 @@
 //! `vovctl results SWEEP [--collect]` and `vovctl report SWEEP`.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -16,8 +15,9 @@ use crate::backend::slurm::SlurmBackend;
 use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
+use crate::report::search::{history, Histories};
 use crate::report::{self, plot, table, Report};
-use crate::search::{asha, History, SearchDef, SearchKind};
+use crate::search::SearchDef;
 use crate::store::{ResultsStore, TrialRow, TrialState};
 
 /// Output formats of `results`.
@@ -273,37 +273,13 @@ struct TrialJson {
     history: Vec<EpochLine>,
 }
 
-/// A trial's epochs: its result's history, else those the store recorded.
-fn history<'a>(
-    t: &'a TrialRow,
-    recorded: &'a HashMap<String, Vec<pb::EpochMetrics>>,
-) -> &'a [pb::EpochMetrics] {
-    match &t.result {
-        Some(r) if !r.history.is_empty() => &r.history,
-        _ => recorded.get(&t.trial_id).map_or(&[], Vec::as_slice),
-    }
-}
-
-fn trial_json(
-    t: &TrialRow,
-    recorded: &HashMap<String, Vec<pb::EpochMetrics>>,
-    search: &SearchDef,
-) -> TrialJson {
+fn trial_json(t: &TrialRow, recorded: &Histories, search: &SearchDef) -> TrialJson {
     let epochs = history(t, recorded);
     let mut line = ResultLine::of(t);
     line.epochs_run = epochs.len() as u32;
-    let rung = (search.kind == SearchKind::Asha).then(|| {
-        let h: History = epochs
-            .iter()
-            .map(|m| (m.epoch, search.metric.of(m)))
-            .collect();
-        asha::rung_of(search, t.epochs, &h)
-            .0
-            .map_or(0, |k| k as u32 + 1)
-    });
     TrialJson {
+        rung: report::search::rung(search, t, epochs),
         line,
-        rung,
         history: epochs.iter().map(EpochLine::from).collect(),
     }
 }
@@ -438,6 +414,7 @@ pub(super) fn write_report_files(
     dir: &Path,
     rep: &Report,
     rows: &[TrialRow],
+    recorded: &Histories,
 ) -> Result<(), CliError> {
     let fail = |e: String| CliError::Usage(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
@@ -448,24 +425,43 @@ pub(super) fn write_report_files(
     ] {
         std::fs::write(dir.join(name), text).map_err(|e| fail(e.to_string()))?;
     }
-    plot::curves(rows, &dir.join("curves.svg")).map_err(|e| fail(e.to_string()))?;
+    plot::curves(rows, recorded, &dir.join("curves.svg")).map_err(|e| fail(e.to_string()))?;
     plot::accuracy_vs_latency(rows, &dir.join("accuracy_vs_latency.svg"))
         .map_err(|e| fail(e.to_string()))?;
     Ok(())
+}
+
+/// A sweep's report with its search's summary, and the epochs recorded per
+/// trial (for the plots).
+pub(super) fn sweep_report(
+    store: &ResultsStore,
+    sweep: &str,
+    rows: &[TrialRow],
+) -> Result<(Report, Histories), CliError> {
+    let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
+    let recorded = store.histories(sweep).map_err(err)?;
+    let def = store
+        .settings(sweep)
+        .map_err(err)?
+        .map(|s| s.search)
+        .unwrap_or_default();
+    let mut rep = report::build(sweep, rows);
+    rep.search = report::search::summarize(&def, rows, &recorded);
+    Ok((rep, recorded))
 }
 
 /// `vovctl report`.
 pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
     let store = args.store.open_existing()?;
     let rows = rows(&store, &args.sweep)?;
-    let rep = report::build(&args.sweep, &rows);
+    let (rep, recorded) = sweep_report(&store, &args.sweep, &rows)?;
     print(&match args.format {
         ReportFormat::Md => table::markdown(&rep),
         ReportFormat::Csv => table::csv(&rep),
         ReportFormat::Json => table::json(&rep),
     });
     if let Some(dir) = &args.out {
-        write_report_files(dir, &rep, &rows)?;
+        write_report_files(dir, &rep, &rows, &recorded)?;
         eprintln!("wrote report.md, report.csv, report.json, curves.svg and accuracy_vs_latency.svg to {}", dir.display());
     }
     Ok(ExitCode::SUCCESS)

@@ -17,7 +17,7 @@ use crate::backend::{Backend, BackendKind};
 use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
 use crate::progress::{JsonUi, PlainUi, TtyUi, Ui};
-use crate::report::{self, table};
+use crate::report::table;
 use crate::schedule::{self, Options, Summary};
 use crate::search::SearchDef;
 use crate::store::{ResultsStore, SweepSettings, TrialRow};
@@ -188,16 +188,17 @@ async fn follow(
     let rows = store
         .trials(&sweep)
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    finish(&sweep, &rows, summary, args)
+    finish(store, &sweep, &rows, summary, args)
 }
 
 fn finish(
+    store: &ResultsStore,
     sweep: &str,
     rows: &[TrialRow],
     summary: Summary,
     args: &FollowArgs,
 ) -> Result<ExitCode, CliError> {
-    let rep = report::build(sweep, rows);
+    let (rep, recorded) = super::results::sweep_report(store, sweep, rows)?;
     if args.json {
         let line = serde_json::json!({
             "event": "finished",
@@ -212,7 +213,7 @@ fn finish(
         print(&table::markdown(&rep));
     }
     if let Some(dir) = &args.out {
-        super::results::write_report_files(dir, &rep, rows)?;
+        super::results::write_report_files(dir, &rep, rows, &recorded)?;
     }
     Ok(outcome(
         summary.failed == 0 && summary.cancelled == 0 && summary.placed == 0,

@@ -4,6 +4,7 @@
 //! `table.rs`, plots in `plot.rs`.
 
 pub mod plot;
+pub mod search;
 pub mod table;
 
 use serde::Serialize;
@@ -107,6 +108,8 @@ pub struct Report {
     pub sections: Vec<Section>,
     /// Trials without a result.
     pub unfinished: Vec<Unfinished>,
+    /// What an adaptive search spent and found (none for a grid).
+    pub search: Option<search::SearchSummary>,
 }
 
 fn stat(results: &[&pb::TrialResult], f: impl Fn(&pb::TrialResult) -> Option<f64>) -> Option<Stat> {
@@ -190,6 +193,7 @@ pub fn build(sweep: &str, trials: &[TrialRow]) -> Report {
         sweep: sweep.to_string(),
         sections,
         unfinished,
+        search: None,
     }
 }
 

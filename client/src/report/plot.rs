@@ -1,12 +1,14 @@
 //! SVG plots: per-trial training and validation accuracy curves (the published
-//! figures; a one-epoch collapse shows), and accuracy against batch-1 latency for
+//! figures; a one-epoch collapse shows; a search's stops marked), and accuracy against batch-1 latency for
 //! the whole sweep.
 
 use std::path::Path;
 
 use plotters::prelude::*;
+use vov_proto::pb;
 
-use crate::store::TrialRow;
+use super::search::{history, Histories};
+use crate::store::{TrialRow, TrialState};
 
 /// A plot could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
@@ -25,13 +27,17 @@ fn err(path: &Path, e: impl std::fmt::Display) -> PlotError {
     }
 }
 
-/// Accuracy curves of every trial with a result: validation solid, training dashed.
-pub fn curves(trials: &[TrialRow], path: &Path) -> Result<(), PlotError> {
-    let done: Vec<&TrialRow> = trials.iter().filter(|t| t.result.is_some()).collect();
+/// Accuracy curves of every trial with a result or stopped by a search:
+/// validation solid, training dashed; a cross marks where a search stopped one.
+pub fn curves(trials: &[TrialRow], recorded: &Histories, path: &Path) -> Result<(), PlotError> {
+    let done: Vec<(&TrialRow, &[pb::EpochMetrics])> = trials
+        .iter()
+        .filter(|t| t.result.is_some() || t.state == TrialState::StoppedEarly)
+        .map(|t| (t, history(t, recorded)))
+        .collect();
     let epochs = done
         .iter()
-        .filter_map(|t| t.result.as_ref())
-        .map(|r| r.history.len())
+        .filter_map(|(_, h)| h.last().map(|m| m.epoch as usize))
         .max()
         .unwrap_or(1)
         .max(2);
@@ -53,19 +59,22 @@ pub fn curves(trials: &[TrialRow], path: &Path) -> Result<(), PlotError> {
         .y_desc("accuracy %")
         .draw()
         .map_err(|e| err(path, e))?;
-    for (i, t) in done.iter().enumerate() {
-        let Some(r) = &t.result else { continue };
+    for (i, (t, history)) in done.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let val: Vec<(f64, f64)> = r
-            .history
+        let val: Vec<(f64, f64)> = history
             .iter()
             .map(|m| (f64::from(m.epoch), m.val_acc * 100.0))
             .collect();
-        let train: Vec<(f64, f64)> = r
-            .history
+        let train: Vec<(f64, f64)> = history
             .iter()
             .map(|m| (f64::from(m.epoch), m.train_acc * 100.0))
             .collect();
+        if t.state == TrialState::StoppedEarly {
+            let last = val.last().copied();
+            chart
+                .draw_series(last.map(|p| Cross::new(p, 6, color.stroke_width(2))))
+                .map_err(|e| err(path, e))?;
+        }
         let label = format!("{} #{}", t.label, t.repeat);
         chart
             .draw_series(LineSeries::new(val, color.stroke_width(2)))

@@ -83,6 +83,10 @@ pub fn markdown(report: &Report) -> String {
             .collect();
         out += &markdown_table(&["trial", "config", "state", "failure", "message"], &rows);
     }
+    if let Some(s) = &report.search {
+        out += "\n";
+        out += &super::search::markdown(s);
+    }
     out
 }
 
