@@ -99,17 +99,22 @@ fn repeats_aggregate_and_fingerprints_split() {
 #[test]
 fn plots_are_valid_svg() {
     let tmp = tempfile::tempdir().unwrap();
+    let mut stopped = trial("t3", "c", "fp1", 0.2, 1.0);
+    stopped.result = None;
+    stopped.state = TrialState::StoppedEarly;
     let rows = vec![
         trial("t1", "a", "fp1", 0.5, 1.0),
         trial("t2", "b", "fp1", 0.7, 3.0),
+        stopped,
     ];
-    for (name, f) in [
-        (
-            "curves.svg",
-            plot::curves as fn(&[TrialRow], &std::path::Path) -> Result<(), plot::PlotError>,
-        ),
-        ("latency.svg", plot::accuracy_vs_latency),
-    ] {
+    let recorded: search::Histories = [("t3".to_string(), vec![epoch(1, 0.2)])].into();
+    let curves = |rows: &[TrialRow], p: &std::path::Path| plot::curves(rows, &recorded, p);
+    let latency = |rows: &[TrialRow], p: &std::path::Path| plot::accuracy_vs_latency(rows, p);
+    let plots: [(
+        &str,
+        &dyn Fn(&[TrialRow], &std::path::Path) -> Result<(), plot::PlotError>,
+    ); 2] = [("curves.svg", &curves), ("latency.svg", &latency)];
+    for (name, f) in plots {
         let p = tmp.path().join(name);
         f(&rows, &p).unwrap();
         let text = std::fs::read_to_string(&p).unwrap();
@@ -121,4 +126,49 @@ fn plots_are_valid_svg() {
             "{name} draws data"
         );
     }
+}
+
+fn epoch(e: u32, val_acc: f64) -> pb::EpochMetrics {
+    pb::EpochMetrics {
+        epoch: e,
+        val_acc,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_search_summary_counts_epochs_against_the_grid_and_names_the_best() {
+    use crate::search::{SearchDef, SearchKind};
+    let def = SearchDef {
+        kind: SearchKind::Asha,
+        ..SearchDef::default()
+    };
+    let mut a = trial("t1", "a", "fp1", 0.5, 1.0);
+    a.epochs = 9;
+    a.result = None;
+    a.state = TrialState::StoppedEarly;
+    let mut b = trial("t2", "b", "fp1", 0.7, 1.0);
+    b.epochs = 9;
+    b.result = None;
+    b.state = TrialState::StoppedEarly;
+    let recorded: search::Histories = [
+        ("t1".to_string(), vec![epoch(1, 0.35)]),
+        (
+            "t2".to_string(),
+            (1..=3).map(|e| epoch(e, 0.1 * f64::from(e))).collect(),
+        ),
+    ]
+    .into();
+    assert!(search::summarize(&SearchDef::default(), &[a.clone()], &recorded).is_none());
+    let s = search::summarize(&def, &[a, b], &recorded).unwrap();
+    assert_eq!((s.epochs_run, s.grid_epochs), (4, 18));
+    assert_eq!(s.trials[0].rung, Some(1));
+    assert_eq!(s.trials[1].rung, Some(2));
+    let best = s.best.clone().unwrap();
+    assert_eq!((best.0.as_str(), best.2), ("model-a", 1));
+    let md = search::markdown(&s);
+    assert!(
+        md.contains("Epochs run: 4 of the 18 a grid would run (22%)"),
+        "{md}"
+    );
 }

@@ -545,7 +545,11 @@ pub async fn run(
     ui: &mut dyn Ui,
 ) -> Result<Summary, ScheduleError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let rows = store.trials(&opts.sweep)?;
+    let mut rows = store.trials(&opts.sweep)?;
+    let rungs = store.rungs(&opts.sweep)?;
+    for r in &mut rows {
+        r.stop_after = rungs.get(&r.trial_id).copied();
+    }
     let mut scheduler = Scheduler {
         hosts: backends
             .into_iter()

@@ -140,16 +140,38 @@ impl Default for SearchDef {
     }
 }
 
-/// The keys of `[search]`, with the kind each belongs to (`None`: every kind).
-const KEYS: &[(&str, Option<SearchKind>)] = &[
-    ("kind", None),
-    ("metric", None),
-    ("mode", None),
-    ("min_epochs", Some(SearchKind::Asha)),
-    ("reduction_factor", Some(SearchKind::Asha)),
-    ("grace_epochs", Some(SearchKind::Median)),
-    ("min_trials", Some(SearchKind::Median)),
+/// The keys of `[search]`: name, the kind it belongs to (`None`: every kind)
+/// and meaning (the README's table is made from these, with the defaults of
+/// [`SearchDef::default`]).
+const KEYS: &[(&str, Option<SearchKind>, &str)] = &[
+    ("kind", None, "grid (every trial to its full epochs), asha or median"),
+    ("metric", None, "what trials are ranked by: val_acc or val_loss"),
+    ("mode", None, "max or min: which direction of the metric is better"),
+    ("min_epochs", Some(SearchKind::Asha), "epochs of the first rung (r), at most a trial's epochs"),
+    ("reduction_factor", Some(SearchKind::Asha), "eta, at least 2: rungs at r, r*eta, r*eta^2, ... below a trial's epochs, then its epochs; each rung promotes its best 1/eta"),
+    ("grace_epochs", Some(SearchKind::Median), "epochs a trial runs before the median rule may stop it"),
+    ("min_trials", Some(SearchKind::Median), "other trials that must have reached an epoch before its median counts"),
 ];
+
+/// The `[search]` keys as a Markdown table, for the README.
+pub fn keys_markdown() -> String {
+    let mut out = String::from("| key | kind | default | meaning |\n|---|---|---|---|\n");
+    let d = SearchDef::default();
+    for (name, kind, meaning) in KEYS {
+        let default = match *name {
+            "kind" => d.kind.as_str().to_string(),
+            "metric" => d.metric.as_str().to_string(),
+            "mode" => "max for val_acc, min for val_loss".to_string(),
+            "min_epochs" => d.min_epochs.to_string(),
+            "reduction_factor" => d.reduction_factor.to_string(),
+            "grace_epochs" => d.grace_epochs.to_string(),
+            _ => d.min_trials.to_string(),
+        };
+        let kind = kind.map_or("all", SearchKind::as_str);
+        out += &format!("| `{name}` | {kind} | `{default}` | {meaning} |\n");
+    }
+    out
+}
 
 fn path(key: &str) -> String {
     format!("{SECTION}.{key}")
@@ -201,15 +223,15 @@ pub fn parse(t: Option<&toml::Table>) -> Result<SearchDef, SweepError> {
         def.kind = one_of("kind", v, &SearchKind::ALL, SearchKind::as_str)?;
     }
     for k in t.keys() {
-        match KEYS.iter().find(|(name, _)| name == k) {
+        match KEYS.iter().find(|(name, ..)| name == k) {
             None => {
-                let known: Vec<&str> = KEYS.iter().map(|(n, _)| *n).collect();
+                let known: Vec<&str> = KEYS.iter().map(|(n, ..)| *n).collect();
                 return Err(SweepError::key(
                     path(k),
                     format!("unknown key (known: {})", known.join(", ")),
                 ));
             }
-            Some((_, Some(kind))) if *kind != def.kind => {
+            Some((_, Some(kind), ..)) if *kind != def.kind => {
                 return Err(SweepError::key(
                     path(k),
                     format!(

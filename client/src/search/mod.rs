@@ -15,7 +15,7 @@ pub mod median;
 #[cfg(test)]
 mod tests;
 
-pub use def::{parse, Metric, Mode, SearchDef, SearchKind, SECTION};
+pub use def::{keys_markdown, parse, Metric, Mode, SearchDef, SearchKind, SECTION};
 
 /// One trial's recorded values of the search metric, by epoch (from 1).
 pub type History = std::collections::BTreeMap<u32, f64>;

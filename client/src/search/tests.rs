@@ -273,3 +273,12 @@ fn the_search_table_names_its_bad_keys() {
         "{e}"
     );
 }
+
+#[test]
+fn readme_search_keys_match_the_table() {
+    crate::readme::check_section(
+        "<!-- search keys: generated from client/src/search/def.rs, do not edit -->\n",
+        "<!-- end of search keys -->",
+        &keys_markdown(),
+    );
+}

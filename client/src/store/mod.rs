@@ -164,7 +164,8 @@ pub struct TrialRow {
     /// The result.
     pub result: Option<pb::TrialResult>,
     /// The epochs an adaptive search last sent it to (its rung); `None` when no
-    /// search decided on it.
+    /// search decided on it. Read by [`ResultsStore::rungs`], not with the row
+    /// (a store opened read-only may predate the column).
     pub stop_after: Option<u32>,
 }
 
@@ -177,7 +178,7 @@ pub struct ResultsStore {
 
 const COLUMNS: &str =
     "trial_id, config_id, repeat, label, model, epochs, spec, state, failure, message, host, \
-                       attempt, last_seq, epoch, last_val_acc, result, stop_after";
+                       attempt, last_seq, epoch, last_val_acc, result";
 
 /// A row as read: the trial with its still-encoded state, spec and result.
 type RawRow = (TrialRow, String, Vec<u8>, Option<Vec<u8>>);
@@ -201,7 +202,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
             epoch: r.get(13)?,
             last_val_acc: r.get(14)?,
             result: None,
-            stop_after: r.get(16)?,
+            stop_after: None,
         },
         r.get(7)?,
         r.get(6)?,

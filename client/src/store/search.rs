@@ -81,6 +81,16 @@ impl ResultsStore {
         Ok(())
     }
 
+    /// The epochs each current trial of `sweep` was last sent to by its search.
+    pub fn rungs(&self, sweep: &str) -> Result<HashMap<String, u32>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.trial_id, t.stop_after FROM trials t JOIN sweep_trials s ON s.trial_id = t.trial_id \
+             WHERE s.sweep = ?1 AND s.current = 1 AND t.stop_after IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([sweep], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The decisions of `sweep`'s search, in order.
     pub fn decisions(&self, sweep: &str) -> Result<Vec<DecisionRow>, StoreError> {
         let mut stmt = self.conn.prepare(
