@@ -96,6 +96,9 @@ fn repeats_aggregate_and_fingerprints_split() {
     assert_eq!(back["sections"][1]["rows"][0]["repeats"], 1);
 }
 
+/// A plot drawn from trials into a file.
+type Plot<'a> = dyn Fn(&[TrialRow], &std::path::Path) -> Result<(), plot::PlotError> + 'a;
+
 #[test]
 fn plots_are_valid_svg() {
     let tmp = tempfile::tempdir().unwrap();
@@ -110,10 +113,7 @@ fn plots_are_valid_svg() {
     let recorded: search::Histories = [("t3".to_string(), vec![epoch(1, 0.2)])].into();
     let curves = |rows: &[TrialRow], p: &std::path::Path| plot::curves(rows, &recorded, p);
     let latency = |rows: &[TrialRow], p: &std::path::Path| plot::accuracy_vs_latency(rows, p);
-    let plots: [(
-        &str,
-        &dyn Fn(&[TrialRow], &std::path::Path) -> Result<(), plot::PlotError>,
-    ); 2] = [("curves.svg", &curves), ("latency.svg", &latency)];
+    let plots: [(&str, &Plot<'_>); 2] = [("curves.svg", &curves), ("latency.svg", &latency)];
     for (name, f) in plots {
         let p = tmp.path().join(name);
         f(&rows, &p).unwrap();
