@@ -129,6 +129,8 @@ pub struct Scheduler<'a> {
     pending: VecDeque<String>,
     tx: mpsc::UnboundedSender<Msg>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Cancels sent, awaited before the run returns.
+    cancels: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Scheduler<'_> {
@@ -386,9 +388,13 @@ impl Scheduler<'_> {
         }
     }
 
-    /// Cancels `id` on `host` in the background; the cancel outlives the run.
-    fn cancel_on(&self, host: usize, id: &str) {
-        tasks::spawn_cancel(self.hosts[host].backend.clone(), id.to_string());
+    /// Cancels `id` on `host` in the background; the run waits for its answer
+    /// (at most the call deadline) before it returns, so a stopped trial's
+    /// checkpoint never outlives the sweep.
+    fn cancel_on(&mut self, host: usize, id: &str) {
+        let task = tasks::spawn_cancel(self.hosts[host].backend.clone(), id.to_string());
+        self.cancels.retain(|c| !c.is_finished());
+        self.cancels.push(task);
     }
 
     fn watch(&mut self, host: usize, id: &str, from: u64, delay: Duration) {
@@ -572,6 +578,7 @@ pub async fn run(
         pending: VecDeque::new(),
         tx,
         tasks: Vec::new(),
+        cancels: Vec::new(),
         opts,
         store,
         ui,
@@ -605,6 +612,10 @@ pub async fn run(
             Ok(None) | Err(_) => {}
         }
         scheduler.check_leases()?;
+    }
+    for cancel in std::mem::take(&mut scheduler.cancels) {
+        // Each is bounded by the call deadline; a failed cancel is the host's.
+        let _ = cancel.await;
     }
     scheduler.ui.finish();
     Ok(scheduler.summary())
