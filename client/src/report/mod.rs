@@ -197,9 +197,12 @@ pub fn build(sweep: &str, trials: &[TrialRow]) -> Report {
     }
 }
 
-/// Whether every trial succeeded.
+/// Whether every trial succeeded (or was stopped early by its search, as it
+/// should be).
 pub fn all_succeeded(trials: &[TrialRow]) -> bool {
-    trials.iter().all(|t| t.state == TrialState::Succeeded)
+    trials
+        .iter()
+        .all(|t| t.state == TrialState::Succeeded || t.state == TrialState::StoppedEarly)
 }
 
 #[cfg(test)]

@@ -552,9 +552,12 @@ pub async fn run(
 ) -> Result<Summary, ScheduleError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut rows = store.trials(&opts.sweep)?;
-    let rungs = store.rungs(&opts.sweep)?;
-    for r in &mut rows {
-        r.stop_after = rungs.get(&r.trial_id).copied();
+    // Rungs count under ASHA only: another kind runs every trial to its end.
+    if opts.search.kind == crate::search::SearchKind::Asha {
+        let rungs = store.rungs(&opts.sweep)?;
+        for r in &mut rows {
+            r.stop_after = rungs.get(&r.trial_id).copied();
+        }
     }
     let mut scheduler = Scheduler {
         hosts: backends

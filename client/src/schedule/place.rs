@@ -91,6 +91,17 @@ impl Scheduler<'_> {
         self.order.push(id.clone());
         match (tracked.row.state, placed_on) {
             (s, _) if s.is_final() => {}
+            (TrialState::StoppedEarly, Some(h)) => {
+                // The cancel that followed the stop may not have landed.
+                self.cancel_on(h, &id);
+            }
+            (TrialState::Paused, h) if !self.asha() => {
+                // Paused by an ASHA search run earlier: this search runs it to
+                // its end, from its checkpoint.
+                tracked.force = true;
+                tracked.prefer = h;
+                self.pending.push_back(id.clone());
+            }
             (TrialState::Paused, h) => tracked.paused_on = h,
             (TrialState::Pending, h) if self.searched(&tracked.row) => {
                 // A promotion written before vovctl stopped: continue it where

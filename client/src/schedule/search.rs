@@ -22,14 +22,19 @@ impl Scheduler<'_> {
         Ok(())
     }
 
+    /// Whether the sweep runs an ASHA search.
+    pub(super) fn asha(&self) -> bool {
+        self.opts.search.kind == SearchKind::Asha
+    }
+
     /// Whether a search sent this trial to a rung (it runs there when pending).
     pub(super) fn searched(&self, row: &TrialRow) -> bool {
-        self.opts.search.kind == SearchKind::Asha && row.stop_after.is_some()
+        self.asha() && row.stop_after.is_some()
     }
 
     /// Whether the trial waits for ASHA to start it.
     pub(super) fn waits_for_search(&self, row: &TrialRow) -> bool {
-        self.opts.search.kind == SearchKind::Asha && row.stop_after.is_none()
+        self.asha() && row.stop_after.is_none()
     }
 
     fn status(&self, id: &str) -> Status {
@@ -138,6 +143,9 @@ impl Scheduler<'_> {
         if kind != DecisionKind::Stop {
             t.row.stop_after = Some(epochs);
         }
+        if kind == DecisionKind::Promote {
+            t.row.attempt = 0;
+        }
         t.row.state = state;
         t.row.failure.clear();
         t.row.message = note.to_string();
@@ -187,8 +195,14 @@ impl Scheduler<'_> {
         Ok(())
     }
 
-    /// A trial paused at its rung on `host`, its checkpoint kept there.
+    /// A trial paused at its rung on `host`, its checkpoint kept there. A pause
+    /// short of the rung it was sent to is an earlier rung's, replayed: ignored.
     pub(super) fn on_paused(&mut self, host: usize, id: &str) -> Result<(), ScheduleError> {
+        let reached = self.histories.get(id).and_then(|h| h.keys().max().copied());
+        let target = self.trials.get(id).and_then(|t| t.row.stop_after);
+        if target.is_some_and(|t| reached.is_none_or(|r| r < t)) {
+            return Ok(());
+        }
         self.release(id);
         let def = &self.opts.search;
         let Some(t) = self.trials.get_mut(id) else {

@@ -17,7 +17,7 @@ pub enum SearchKind {
     Grid,
     /// Asynchronous successive halving (Li et al., MLSys 2020).
     Asha,
-    /// Median stopping (as in Google Vizier).
+    /// Median stopping on the other trials' values at the same epoch.
     Median,
 }
 

@@ -1,6 +1,8 @@
-//! Median stopping, as in Google Vizier: after `grace_epochs`, a running trial
-//! whose best value so far is worse than the median of the other trials' values
-//! at the same epoch is stopped. The median counts only once `min_trials` other
+//! Median stopping: after `grace_epochs`, a running trial whose best value so
+//! far is worse than the median of the other trials' values at the same epoch
+//! is stopped (Vizier compares with running averages of completed trials; this
+//! rule, like Optuna's median pruner, takes every other trial's value at that
+//! epoch). The median counts only once `min_trials` other
 //! trials have reached that epoch.
 
 use super::{History, SearchDef};

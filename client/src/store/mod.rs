@@ -551,7 +551,7 @@ impl ResultsStore {
     }
 
     /// Records a result from `host`; returns false when the trial already had one
-    /// (exactly one result is kept per trial).
+    /// (exactly one result is kept per trial) or its search stopped it.
     pub fn record_result(
         &self,
         trial_id: &str,
@@ -565,7 +565,7 @@ impl ResultsStore {
             .unwrap_or_default();
         let changed = self.conn.execute(
             "UPDATE trials SET state = 'succeeded', result = ?2, host = ?3, fingerprint = ?4, failure = '', message = '', \
-             epoch = ?5, last_val_acc = ?6, updated_ms = ?7 WHERE trial_id = ?1 AND state != 'succeeded'",
+             epoch = ?5, last_val_acc = ?6, updated_ms = ?7 WHERE trial_id = ?1 AND state NOT IN ('succeeded', 'stopped_early')",
             params![trial_id, result.encode_to_vec(), host, fp, result.history.len() as u32, result.final_val_acc, now_ms()],
         )?;
         Ok(changed == 1)

@@ -56,6 +56,8 @@ pub struct DecisionRow {
 impl ResultsStore {
     /// Writes a decision of `sweep`'s search with the trial's new `state` (and,
     /// for a start or promotion, the epochs it now runs to), in one transaction.
+    /// A promotion starts the trial's count of placements again: `max_attempts`
+    /// bounds the placements of one rung.
     pub fn decide(
         &self,
         sweep: &str,
@@ -74,8 +76,9 @@ impl ResultsStore {
         let rung = (kind != DecisionKind::Stop).then_some(epochs);
         tx.execute(
             "UPDATE trials SET state = ?2, message = ?3, failure = '', stop_after = COALESCE(?4, stop_after), \
-             updated_ms = ?5 WHERE trial_id = ?1 AND state != 'succeeded'",
-            params![trial_id, state.as_str(), note, rung, now_ms()],
+             attempt = CASE WHEN ?6 THEN 0 ELSE attempt END, updated_ms = ?5 \
+             WHERE trial_id = ?1 AND state != 'succeeded'",
+            params![trial_id, state.as_str(), note, rung, now_ms(), kind == DecisionKind::Promote],
         )?;
         tx.commit()?;
         Ok(())

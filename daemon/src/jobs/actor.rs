@@ -241,15 +241,26 @@ impl Actor {
         tracing::info!(trial.id = %id, stop_after, "trial re-queued on request");
         let key = id.clone();
         db(&self.store, move |s| s.set_stop_after(&key, stop_after)).await?;
-        let message = if row.state == JobState::Paused {
-            format!(
+        let paused = row.state == JobState::Paused;
+        let behind = paused && stop_after > 0 && stop_after <= paused_at(&row);
+        if behind {
+            // Sent to a rung it has passed (its search started again): from scratch.
+            let dir = self.cfg.state_dir.join("checkpoints").join(&id);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(trial.id = %id, error = %e, "could not remove checkpoints");
+            }
+        }
+        let message = match (paused, behind) {
+            (true, false) => format!(
                 "continued from its checkpoint after {} epochs",
                 paused_at(&row)
-            )
-        } else {
-            "queued again on request".into()
+            ),
+            (true, true) => "started again from scratch".into(),
+            _ => "queued again on request".into(),
         };
-        let update = moved(JobState::Queued, message, row.attempt, None);
+        // Each run of a paused job (a search's rung) has attempts of its own.
+        let attempt = if paused { 0 } else { row.attempt };
+        let update = moved(JobState::Queued, message, attempt, None);
         self.set_state(&id, update).await?;
         self.queue.push_back(id.clone());
         self.dispatch().await;
