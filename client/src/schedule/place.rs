@@ -104,9 +104,9 @@ impl Scheduler<'_> {
             }
             (TrialState::Paused, h) => tracked.paused_on = h,
             (TrialState::Pending, h) if self.searched(&tracked.row) => {
-                // A promotion written before vovctl stopped: continue it where
-                // its checkpoint is.
-                tracked.force = tracked.row.attempt > 0;
+                // A decision written before vovctl stopped: a promotion (the
+                // trial was placed before) continues where its checkpoint is.
+                tracked.force = h.is_some();
                 tracked.prefer = h;
                 self.pending.push_back(id.clone());
             }
