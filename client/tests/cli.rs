@@ -35,6 +35,10 @@ fn bad_sweep_files_exit_2_naming_the_key() {
             "loguniform-zero.toml",
             "random.lr.loguniform: bounds must be above 0",
         ),
+        (
+            "search-eta.toml",
+            "search.reduction_factor: 1 is out of range",
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("r.db");
@@ -64,6 +68,7 @@ fn shipped_configs_expand() {
         ("all.toml", 8),
         ("quick.toml", 3),
         ("regularisation.toml", 8),
+        ("search-fmnist.toml", 27),
     ] {
         let path = configs().join(file);
         let out = vovctl(&[
