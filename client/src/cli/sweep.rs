@@ -50,7 +50,10 @@ pub struct FollowArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Trials already finished in the store are skipped (--rerun runs them again). \
-Killing vovctl loses nothing the hosts finish: run the same command again, or `vovctl attach NAME`."
+Killing vovctl loses nothing the hosts finish: run the same command again, or `vovctl attach NAME`. \
+A [search] table with kind = \"asha\" or \"median\" stops losing trials early (ASHA pauses them at rungs of \
+min_epochs * reduction_factor^k epochs and continues the best from their checkpoints); its decisions are kept \
+in the store, so a search killed and run again goes on where it was. See the README's Adaptive search."
 )]
 pub struct SweepArgs {
     /// The sweep file (TOML).
