@@ -488,8 +488,18 @@ impl Scheduler<'_> {
                     self.on_result(host, &id, &result)?;
                 }
             }
-            TrialState::Queued | TrialState::Running if final_trial || placed_elsewhere => {
+            TrialState::Queued | TrialState::Running | TrialState::Paused
+                if final_trial || placed_elsewhere =>
+            {
                 self.cancel_on(host, &id)
+            }
+            TrialState::Paused => {
+                // Its checkpoint is there: a promotion continues it there.
+                if let Some(t) = self.trials.get_mut(&id) {
+                    if t.row.state == TrialState::Paused {
+                        t.paused_on = Some(host);
+                    }
+                }
             }
             TrialState::Queued | TrialState::Running if unplaced => {
                 self.pending.retain(|p| p != &id);
