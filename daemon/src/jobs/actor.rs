@@ -246,8 +246,11 @@ impl Actor {
         if behind {
             // Sent to a rung it has passed (its search started again): from scratch.
             let dir = self.cfg.state_dir.join("checkpoints").join(&id);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(trial.id = %id, error = %e, "could not remove checkpoints");
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    tracing::warn!(trial.id = %id, error = %e, "could not remove checkpoints");
+                }
+                _ => {}
             }
         }
         let message = match (paused, behind) {
