@@ -12,6 +12,8 @@ use vov_tests::cli::{
     finish, hosts_arg, jobs, read_until, run, spawn_sweep, store_rows, sweep_file_with, vovctl,
 };
 use vov_tests::{submit, tiny_spec, wait_state, Daemon, DaemonOptions};
+use vovctl::search::asha::{self, Candidate, Decision, Status};
+use vovctl::search::{History, SearchDef, SearchKind};
 
 const LRS: [f64; 4] = [1e-4, 1e-3, 1e-2, 5e-2];
 
@@ -33,6 +35,73 @@ fn decisions(store: &Path, sweep: &str) -> Vec<(String, String, u32)> {
         .query_map([sweep], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .unwrap();
     rows.map(Result::unwrap).collect()
+}
+
+/// The decisions ASHA makes on one slot, replayed with the rule itself on the
+/// metrics the trials recorded (`rows`, in sweep order): what the sweep must
+/// have decided.
+fn replay(rows: &[serde_json::Value], def: &SearchDef) -> Vec<(String, String, u32)> {
+    let full: Vec<History> = rows
+        .iter()
+        .map(|r| {
+            r["history"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["epoch"].as_u64().unwrap() as u32,
+                        e["val_acc"].as_f64().unwrap(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let max = 4;
+    let mut known = vec![History::new(); rows.len()];
+    let mut status = vec![Status::Unstarted; rows.len()];
+    let mut out = Vec::new();
+    loop {
+        let cands: Vec<Candidate<'_>> = known
+            .iter()
+            .zip(&status)
+            .map(|(h, s)| Candidate {
+                epochs: max,
+                history: h,
+                status: *s,
+            })
+            .collect();
+        let (trial, kind, epochs) = match asha::next(&cands, def) {
+            Some(Decision::Start { trial, epochs }) => (trial, "start", epochs),
+            Some(Decision::Promote { trial, epochs, .. }) => (trial, "promote", epochs),
+            None => break,
+        };
+        known[trial] = full[trial]
+            .range(..=epochs)
+            .map(|(e, v)| (*e, *v))
+            .collect();
+        status[trial] = if epochs == max {
+            Status::Ended
+        } else {
+            Status::Paused
+        };
+        out.push((
+            rows[trial]["trial"].as_str().unwrap().to_string(),
+            kind.to_string(),
+            epochs,
+        ));
+    }
+    for (i, s) in status.iter().enumerate() {
+        if *s == Status::Paused {
+            let at = known[i].keys().max().copied().unwrap_or(0);
+            out.push((
+                rows[i]["trial"].as_str().unwrap().to_string(),
+                "stop".into(),
+                at,
+            ));
+        }
+    }
+    out
 }
 
 fn epochs_of(row: &serde_json::Value) -> Vec<u64> {
@@ -132,6 +201,22 @@ async fn vovctl_killed_mid_search_makes_the_same_decisions_when_run_again() {
         &[],
     ));
     assert_eq!(code, Some(0));
+    // On one slot the decisions are the rule's, replayed on the recorded metrics.
+    let def = SearchDef {
+        kind: SearchKind::Asha,
+        reduction_factor: 2,
+        ..SearchDef::default()
+    };
+    let rows = store_rows(tmp.path(), &store_a, "again");
+    let expected = replay(&rows, &def);
+    assert_eq!(decisions(&store_a, "again"), expected);
+    let per_rung = |e: u32| {
+        expected
+            .iter()
+            .filter(|d| d.1 != "stop" && d.2 == e)
+            .count()
+    };
+    assert_eq!(per_rung(1), 8, "{expected:?}");
 
     let cut = Daemon::start_in(&tmp.path().join("b"), DaemonOptions::default());
     let store_b = tmp.path().join("b.db");
