@@ -444,14 +444,6 @@ impl Store {
         })
     }
 
-    /// Trial ids of the paused jobs (whose checkpoints are kept).
-    pub fn paused(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.lock();
-        let mut stmt = conn.prepare_cached("SELECT trial_id FROM jobs WHERE state = ?1")?;
-        let rows = stmt.query_map([JobState::Paused.as_str()], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Number of jobs in `state`.
     pub fn count(&self, state: JobState) -> Result<usize, StoreError> {
         let n: i64 = self.lock().query_row(

@@ -104,6 +104,18 @@ fn replay(rows: &[serde_json::Value], def: &SearchDef) -> Vec<(String, String, u
     out
 }
 
+/// Whether `path` is gone within a few seconds: the daemon removes a job's
+/// checkpoints just after its new state is in the store that `Get` reads.
+async fn gone(path: &Path) -> bool {
+    for _ in 0..100 {
+        if !path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 fn epochs_of(row: &serde_json::Value) -> Vec<u64> {
     row["history"]
         .as_array()
@@ -333,7 +345,7 @@ async fn a_paused_job_keeps_its_checkpoint_continues_and_counts_against_the_budg
     let epochs: Vec<u32> = result.history.iter().map(|m| m.epoch).collect();
     assert_eq!(epochs, vec![1, 2, 3]);
     assert!(
-        !ck("t-p").exists(),
+        gone(&ck("t-p")).await,
         "a finished job's checkpoint is removed"
     );
 
@@ -352,7 +364,7 @@ async fn a_paused_job_keeps_its_checkpoint_continues_and_counts_against_the_budg
         Duration::from_secs(10),
     )
     .await;
-    assert!(!ck("t-c").exists());
+    assert!(gone(&ck("t-c")).await);
 
     // Above max_checkpoint_bytes a job cannot pause: it fails as disk_full.
     let env = vec![("VOVD__MAX_CHECKPOINT_BYTES".to_string(), "1000".to_string())];
@@ -368,10 +380,14 @@ async fn a_paused_job_keeps_its_checkpoint_continues_and_counts_against_the_budg
         "{}",
         job.message
     );
-    assert!(!small
-        .state_dir
-        .join("checkpoints/t-b/checkpoint.safetensors")
-        .exists());
+    assert!(
+        gone(
+            &small
+                .state_dir
+                .join("checkpoints/t-b/checkpoint.safetensors")
+        )
+        .await
+    );
 }
 
 #[test]

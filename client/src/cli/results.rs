@@ -275,8 +275,7 @@ struct TrialJson {
 
 fn trial_json(t: &TrialRow, recorded: &Histories, search: &SearchDef) -> TrialJson {
     let epochs = history(t, recorded);
-    let mut line = ResultLine::of(t);
-    line.epochs_run = epochs.len() as u32;
+    let line = ResultLine::of(t, recorded);
     TrialJson {
         rung: report::search::rung(search, t, epochs),
         line,
@@ -285,8 +284,8 @@ fn trial_json(t: &TrialRow, recorded: &Histories, search: &SearchDef) -> TrialJs
 }
 
 impl ResultLine {
-    /// From a stored trial.
-    fn of(t: &TrialRow) -> Self {
+    /// From a stored trial and the epochs the store recorded.
+    fn of(t: &TrialRow, recorded: &Histories) -> Self {
         let r = t.result.as_ref();
         ResultLine {
             trial: t.trial_id.clone(),
@@ -300,7 +299,7 @@ impl ResultLine {
             train_s_per_epoch: r.and_then(|r| r.train_s_per_epoch),
             batch1_p50_ms: r.and_then(|r| r.batch1.as_ref().map(|b| b.p50_ms)),
             batch32_total_s: r.and_then(|r| r.batch32.as_ref().map(|b| b.total_s)),
-            epochs_run: r.map_or(t.epoch, |r| r.history.len() as u32),
+            epochs_run: history(t, recorded).len() as u32,
         }
     }
 }
@@ -382,14 +381,7 @@ pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
     let recorded = store
         .histories(&args.sweep)
         .map_err(|e| CliError::Usage(e.to_string()))?;
-    let lines: Vec<ResultLine> = rows
-        .iter()
-        .map(|t| {
-            let mut l = ResultLine::of(t);
-            l.epochs_run = history(t, &recorded).len() as u32;
-            l
-        })
-        .collect();
+    let lines: Vec<ResultLine> = rows.iter().map(|t| ResultLine::of(t, &recorded)).collect();
     print(&match args.format {
         ResultsFormat::Table => results_table(&lines),
         ResultsFormat::Csv => results_csv(&lines),
@@ -505,7 +497,7 @@ mod tests {
                 ..Default::default()
             }),
         };
-        ResultLine::of(&t)
+        ResultLine::of(&t, &Histories::new())
     }
 
     #[test]

@@ -189,20 +189,28 @@ impl Scheduler<'_> {
             return Ok(());
         }
         self.store.set_state(id, state, failure, message)?;
-        t.row.state = state;
-        t.row.failure = failure.to_string();
-        t.row.message = message.to_string();
-        let event = UiEvent::State {
-            trial: id.to_string(),
-            label: t.row.label.clone(),
-            state: state.to_string(),
-            failure: failure.to_string(),
-            message: message.to_string(),
-        };
-        self.ui.show(&event);
+        self.show_state(id, state, failure, message);
+        Ok(())
+    }
+
+    /// Applies a state the store holds to the tracked trial and shows it, with
+    /// the new counts, in the live view.
+    fn show_state(&mut self, id: &str, state: TrialState, failure: &str, message: &str) {
+        if let Some(t) = self.trials.get_mut(id) {
+            t.row.state = state;
+            t.row.failure = failure.to_string();
+            t.row.message = message.to_string();
+            let event = UiEvent::State {
+                trial: id.to_string(),
+                label: t.row.label.clone(),
+                state: state.to_string(),
+                failure: failure.to_string(),
+                message: message.to_string(),
+            };
+            self.ui.show(&event);
+        }
         let counts = self.counts();
         self.ui.show(&counts);
-        Ok(())
     }
 
     /// Takes a trial off its host (lost, or failed there) and queues it for another
@@ -326,20 +334,8 @@ impl Scheduler<'_> {
             if let Some(h) = t.host.take() {
                 self.hosts[h].placed.remove(id);
             }
-            t.row.state = TrialState::Succeeded;
-            t.row.failure.clear();
-            t.row.message.clone_from(&message);
-            let event = UiEvent::State {
-                trial: id.to_string(),
-                label: t.row.label.clone(),
-                state: "succeeded".into(),
-                failure: String::new(),
-                message,
-            };
-            self.ui.show(&event);
         }
-        let counts = self.counts();
-        self.ui.show(&counts);
+        self.show_state(id, TrialState::Succeeded, "", &message);
         Ok(())
     }
 

@@ -77,7 +77,6 @@ impl Scheduler<'_> {
                 })
                 .collect();
             let decision = asha::next(&cands, &self.opts.search);
-            drop(cands);
             match decision {
                 Some(Decision::Start { trial, epochs }) => {
                     let id = self.order[trial].clone();
@@ -137,28 +136,15 @@ impl Scheduler<'_> {
     ) -> Result<(), ScheduleError> {
         self.store
             .decide(&self.opts.sweep, id, kind, epochs, state, note)?;
-        let Some(t) = self.trials.get_mut(id) else {
-            return Ok(());
-        };
-        if kind != DecisionKind::Stop {
-            t.row.stop_after = Some(epochs);
+        if let Some(t) = self.trials.get_mut(id) {
+            if kind != DecisionKind::Stop {
+                t.row.stop_after = Some(epochs);
+            }
+            if kind == DecisionKind::Promote {
+                t.row.attempt = 0;
+            }
         }
-        if kind == DecisionKind::Promote {
-            t.row.attempt = 0;
-        }
-        t.row.state = state;
-        t.row.failure.clear();
-        t.row.message = note.to_string();
-        let event = UiEvent::State {
-            trial: id.to_string(),
-            label: t.row.label.clone(),
-            state: state.to_string(),
-            failure: String::new(),
-            message: note.to_string(),
-        };
-        self.ui.show(&event);
-        let counts = self.counts();
-        self.ui.show(&counts);
+        self.show_state(id, state, "", note);
         Ok(())
     }
 

@@ -516,8 +516,11 @@ impl ResultsStore {
         message: &str,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE trials SET state = ?2, failure = ?3, message = ?4, updated_ms = ?5 \
-             WHERE trial_id = ?1 AND state NOT IN ('succeeded', 'stopped_early')",
+            &format!(
+                "UPDATE trials SET state = ?2, failure = ?3, message = ?4, updated_ms = ?5 \
+                 WHERE trial_id = ?1 AND {}",
+                state::UNDECIDED
+            ),
             params![trial_id, state.as_str(), failure, message, now_ms()],
         )?;
         Ok(())
@@ -564,8 +567,11 @@ impl ResultsStore {
             .map(|f| f.id.clone())
             .unwrap_or_default();
         let changed = self.conn.execute(
-            "UPDATE trials SET state = 'succeeded', result = ?2, host = ?3, fingerprint = ?4, failure = '', message = '', \
-             epoch = ?5, last_val_acc = ?6, updated_ms = ?7 WHERE trial_id = ?1 AND state NOT IN ('succeeded', 'stopped_early')",
+            &format!(
+                "UPDATE trials SET state = 'succeeded', result = ?2, host = ?3, fingerprint = ?4, failure = '', message = '', \
+                 epoch = ?5, last_val_acc = ?6, updated_ms = ?7 WHERE trial_id = ?1 AND {}",
+                state::UNDECIDED
+            ),
             params![trial_id, result.encode_to_vec(), host, fp, result.history.len() as u32, result.final_val_acc, now_ms()],
         )?;
         Ok(changed == 1)

@@ -210,8 +210,13 @@ impl DaemonConfig {
 
     /// Where a trial's checkpoints live.
     pub fn checkpoint_dir(&self, trial_id: &str) -> PathBuf {
-        self.state_dir.join("checkpoints").join(trial_id)
+        checkpoint_dir(&self.state_dir, trial_id)
     }
+}
+
+/// Where a trial's checkpoints live under a state directory.
+pub fn checkpoint_dir(state_dir: &Path, trial_id: &str) -> PathBuf {
+    state_dir.join("checkpoints").join(trial_id)
 }
 
 fn check_readable(key: &'static str, path: &Path) -> Result<(), ConfigError> {

@@ -26,11 +26,6 @@ use crate::train::{TrainEvent, TrainSpec};
 use change::{ended, moved, state_kind, Change};
 use durable::{After, Pending};
 
-/// Epochs a paused job has done (its `stop_after`).
-fn paused_at(row: &JobRow) -> u32 {
-    row.stop_after
-}
-
 /// Folder of the state directory where unusable checkpoints are kept.
 const CORRUPT_DIR: &str = "corrupt-checkpoints";
 
@@ -241,22 +236,17 @@ impl Actor {
         tracing::info!(trial.id = %id, stop_after, "trial re-queued on request");
         let key = id.clone();
         db(&self.store, move |s| s.set_stop_after(&key, stop_after)).await?;
+        // A paused job stopped at its `stop_after`.
         let paused = row.state == JobState::Paused;
-        let behind = paused && stop_after > 0 && stop_after <= paused_at(&row);
+        let behind = paused && stop_after > 0 && stop_after <= row.stop_after;
         if behind {
             // Sent to a rung it has passed (its search started again): from scratch.
-            let dir = self.cfg.state_dir.join("checkpoints").join(&id);
-            match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    tracing::warn!(trial.id = %id, error = %e, "could not remove checkpoints");
-                }
-                _ => {}
-            }
+            self.remove_checkpoints(&id);
         }
         let message = match (paused, behind) {
             (true, false) => format!(
                 "continued from its checkpoint after {} epochs",
-                paused_at(&row)
+                row.stop_after
             ),
             (true, true) => "started again from scratch".into(),
             _ => "queued again on request".into(),
@@ -401,7 +391,7 @@ impl Actor {
             threads: self.cfg.threads_per_slot,
             device: device.clone(),
             data_dir: self.cfg.data_dir.clone(),
-            checkpoint_dir: self.cfg.state_dir.join("checkpoints").join(id),
+            checkpoint_dir: self.cfg.checkpoint_dir(id),
             corrupt_dir: Some(self.cfg.state_dir.join(CORRUPT_DIR)),
             stop_after: (row.stop_after > 0).then_some(row.stop_after as usize),
         };
@@ -559,23 +549,15 @@ impl Actor {
         attempt: u32,
         epochs_done: usize,
     ) -> Result<(), JobError> {
-        let budget = self.cfg.max_checkpoint_bytes;
-        if budget > 0 {
-            let others = db(&self.store, |s| s.paused()).await?;
-            let dir = |t: &str| self.cfg.state_dir.join("checkpoints").join(t);
-            let kept = kept::bytes(others.iter().filter(|t| *t != id).map(|t| dir(t)));
-            let total = kept + kept::bytes([dir(id)]);
-            if total > budget {
-                let message = kept::over_budget(total, budget);
-                tracing::warn!(trial.id = %id, %message, "trial failed");
-                let end = ended(
-                    JobState::Failed,
-                    Some(FailureClass::DiskFull),
-                    message,
-                    attempt,
-                );
-                return self.finish(id, end, slot).await;
-            }
+        if let Some(message) = self.over_budget(id).await? {
+            tracing::warn!(trial.id = %id, %message, "trial failed");
+            let end = ended(
+                JobState::Failed,
+                Some(FailureClass::DiskFull),
+                message,
+                attempt,
+            );
+            return self.finish(id, end, slot).await;
         }
         tracing::info!(trial.id = %id, epochs_done, "trial paused");
         let update = ended(

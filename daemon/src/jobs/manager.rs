@@ -37,6 +37,13 @@ pub struct ManagerConfig {
     pub worker_exe: PathBuf,
 }
 
+impl ManagerConfig {
+    /// Where a trial's checkpoints live.
+    pub fn checkpoint_dir(&self, trial_id: &str) -> PathBuf {
+        crate::config::checkpoint_dir(&self.state_dir, trial_id)
+    }
+}
+
 /// A validated submission.
 #[derive(Debug, Clone)]
 pub struct NewJob {

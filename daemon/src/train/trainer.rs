@@ -70,9 +70,9 @@ pub fn run_with_data(
     };
     let (resumed_from_epoch, mut position) = run.resume()?;
     let pause_at = opts.stop_after.filter(|&n| n < spec.epochs);
-    if let Some(epochs_done) = pause_at.filter(|&n| resumed_from_epoch >= n) {
+    if pause_at.is_some_and(|n| resumed_from_epoch >= n) {
         return Err(TrainError::Paused {
-            epochs_done: resumed_from_epoch.max(epochs_done),
+            epochs_done: resumed_from_epoch,
         });
     }
     let warnings = run.warnings(&data);

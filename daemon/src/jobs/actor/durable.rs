@@ -205,18 +205,11 @@ impl Actor {
             self.slots[slot] = None;
         }
         match done.after {
-            After::Final => {
-                let dir = self.cfg.state_dir.join("checkpoints").join(id);
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    if e.kind() != std::io::ErrorKind::NotFound {
-                        tracing::warn!(trial.id = %id, error = %e, dir = %dir.display(), "could not remove checkpoints");
-                    }
-                }
-                self.channels.remove(id);
-                self.seqs.remove(id);
-            }
             After::Requeue => self.queue.push_front(id.to_string()),
-            After::Pause => {
+            After::Final | After::Pause => {
+                if done.after == After::Final {
+                    self.remove_checkpoints(id);
+                }
                 self.channels.remove(id);
                 self.seqs.remove(id);
             }

@@ -4,8 +4,45 @@
 
 use std::path::{Path, PathBuf};
 
+use super::{db, Actor};
+use crate::jobs::manager::JobError;
+use crate::jobs::state::JobState;
+use crate::store::ListQuery;
+
+impl Actor {
+    /// Why job `id` cannot pause now: its checkpoint would bring the paused
+    /// jobs' checkpoints above `max_checkpoint_bytes` (`None`: it fits, or there
+    /// is no limit).
+    pub(super) async fn over_budget(&self, id: &str) -> Result<Option<String>, JobError> {
+        let budget = self.cfg.max_checkpoint_bytes;
+        if budget == 0 {
+            return Ok(None);
+        }
+        let query = ListQuery {
+            states: vec![JobState::Paused],
+            limit: usize::MAX >> 1,
+            ..ListQuery::default()
+        };
+        let paused = db(&self.store, move |s| s.list(&query)).await?;
+        let others = paused.iter().filter(|j| j.trial_id != id);
+        let dirs = others.map(|j| self.cfg.checkpoint_dir(&j.trial_id));
+        let total = bytes(dirs.chain([self.cfg.checkpoint_dir(id)]));
+        Ok((total > budget).then(|| over(total, budget)))
+    }
+
+    /// Removes a job's checkpoints (none there is fine).
+    pub(super) fn remove_checkpoints(&self, id: &str) {
+        let dir = self.cfg.checkpoint_dir(id);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(trial.id = %id, error = %e, dir = %dir.display(), "could not remove checkpoints");
+            }
+        }
+    }
+}
+
 /// Bytes of the files under each of `dirs` (missing ones count 0).
-pub(super) fn bytes(dirs: impl IntoIterator<Item = PathBuf>) -> u64 {
+fn bytes(dirs: impl IntoIterator<Item = PathBuf>) -> u64 {
     dirs.into_iter().map(|d| dir_bytes(&d)).sum()
 }
 
@@ -25,7 +62,7 @@ fn dir_bytes(dir: &Path) -> u64 {
 
 /// Why a job cannot pause: its checkpoint would bring the kept ones to `total`
 /// bytes, above `budget`.
-pub(super) fn over_budget(total: u64, budget: u64) -> String {
+fn over(total: u64, budget: u64) -> String {
     format!(
         "cannot keep this trial's checkpoint: paused trials' checkpoints would take \
          {total} bytes, above max_checkpoint_bytes = {budget}; raise max_checkpoint_bytes \
@@ -46,6 +83,6 @@ mod tests {
         std::fs::write(a.join("sub/y"), [0u8; 20]).unwrap();
         assert_eq!(bytes([a.clone()]), 120);
         assert_eq!(bytes([a, b]), 120);
-        assert!(over_budget(120, 100).contains("max_checkpoint_bytes = 100"));
+        assert!(over(120, 100).contains("max_checkpoint_bytes = 100"));
     }
 }
