@@ -8,8 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real data for the data-set tests (Fashion-MNIST, offline), systemd-analyze for
-# the unit files, openssl for deploy/tls.sh. Slurm's packages are slurm-up.sh's.
+# the unit files, openssl for deploy/tls.sh, a headless Chromium and its
+# WebDriver for the dashboard's tests. Slurm's packages are slurm-up.sh's.
 need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 [ -d /usr/share/datasets/fashion-mnist ] || need+=(dataset-fashion-mnist)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v openssl >/dev/null || need+=(openssl)

@@ -5,7 +5,7 @@
 //! [`backend`], places trials on their slots and
 //! follows them ([`schedule`]), keeps every result in a local SQLite store
 //! ([`store`]), and turns stored results into the published table and plots
-//! ([`report`]). The `vovctl` binary wraps it.
+//! ([`report`]), and serves them live as a web dashboard ([`ui`]). The `vovctl` binary wraps it.
 
 pub mod backend;
 pub mod cli;
@@ -20,3 +20,4 @@ pub mod schedule;
 pub mod search;
 pub mod store;
 pub mod sweep;
+pub mod ui;

@@ -5,6 +5,7 @@
 //! The binaries are the ones `cargo test --workspace` builds next to the test
 //! executables (`target/<profile>/vovd`).
 
+pub mod browser;
 pub mod cli;
 pub mod datasets;
 pub mod http;

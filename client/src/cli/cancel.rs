@@ -12,7 +12,7 @@ use crate::backend::grpc::request;
 use crate::backend::slurm::SlurmBackend;
 use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig};
-use crate::store::{TrialRow, TrialState};
+use crate::store::{ResultsStore, TrialRow, TrialState};
 
 /// Arguments of `vovctl cancel`.
 #[derive(Debug, Args)]
@@ -27,28 +27,56 @@ pub struct CancelArgs {
     pub store: StoreArgs,
 }
 
+/// What a cancel did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled {
+    /// Trials cancelled.
+    pub cancelled: usize,
+    /// Trials whose host could not be reached.
+    pub failures: usize,
+}
+
 pub(super) async fn run(args: CancelArgs) -> Result<ExitCode, CliError> {
     let store = args.store.open_existing()?;
+    let done = cancel(&store, &args.target, &args.hosts).await?;
+    eprintln!("cancelled {} trial(s)", done.cancelled);
+    if done.failures > 0 {
+        return Err(CliError::Connection(format!(
+            "{} trial(s) could not be cancelled (host unreachable)",
+            done.failures
+        )));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels a sweep's unfinished trials, or one trial (`target` is a sweep name
+/// or a trial id), on the hosts or the Slurm cluster they are placed on, and
+/// records them as cancelled in `store`: what `vovctl cancel` and the
+/// dashboard's cancel buttons do.
+pub async fn cancel(
+    store: &ResultsStore,
+    target_name: &str,
+    host_args: &HostArgs,
+) -> Result<Cancelled, CliError> {
     let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
-    let is_sweep = store.has_sweep(&args.target).map_err(err)?;
+    let is_sweep = store.has_sweep(target_name).map_err(err)?;
     let trials = if is_sweep {
-        store.trials(&args.target).map_err(err)?
+        store.trials(target_name).map_err(err)?
     } else {
-        let t = store.trial(&args.target).map_err(err)?;
+        let t = store.trial(target_name).map_err(err)?;
         vec![t.ok_or_else(|| {
             CliError::Usage(format!(
-                "'{}' is neither a sweep nor a trial in the store",
-                args.target
+                "'{target_name}' is neither a sweep nor a trial in the store"
             ))
         })?]
     };
     let sweep = if is_sweep {
-        Some(args.target.clone())
+        Some(target_name.to_string())
     } else {
-        store.sweep_of(&args.target).map_err(err)?
+        store.sweep_of(target_name).map_err(err)?
     };
     // The placed trials' URLs say where; the sweep's hosts give the credentials.
-    let (target, _) = stored_target(&args.hosts, &store, sweep.as_deref())?;
+    let (target, _) = stored_target(host_args, store, sweep.as_deref())?;
     let mut cancelled = 0;
     let mut failures = 0;
     let open: Vec<&TrialRow> = trials.iter().filter(|t| !t.state.is_final()).collect();
@@ -131,11 +159,8 @@ pub(super) async fn run(args: CancelArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    eprintln!("cancelled {cancelled} trial(s)");
-    if failures > 0 {
-        return Err(CliError::Connection(format!(
-            "{failures} trial(s) could not be cancelled (host unreachable)"
-        )));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(Cancelled {
+        cancelled,
+        failures,
+    })
 }

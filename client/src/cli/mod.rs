@@ -4,7 +4,7 @@
 //! Exit codes: 0 every trial succeeded, 1 the sweep ran but some trials failed,
 //! 2 usage, sweep file or connection error. A closed stdout pipe is not an error.
 
-mod cancel;
+pub mod cancel;
 mod common;
 mod data;
 mod dry_run;
@@ -13,6 +13,7 @@ mod results;
 mod status;
 mod sweep;
 mod target;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use thiserror::Error;
 
 pub use common::{HostArgs, LocalDataArgs, StoreArgs};
+pub use ui::{DashboardAccess, UiArgs, DEFAULT_LISTEN};
 
 /// vovctl: run image-classification benchmark sweeps over vovd hosts.
 #[derive(Debug, Parser)]
@@ -31,7 +33,7 @@ pub use common::{HostArgs, LocalDataArgs, StoreArgs};
                   (or a local vovd it starts), follows them live, keeps every result in a local SQLite \
                   store, and reports the published table and plots.",
     after_help = "Examples:\n  vovctl sweep configs/quick.toml\n  vovctl sweep configs/all.toml --hosts gpu1:7070,gpu2:7070 --detach\n  \
-                  vovctl attach published\n  vovctl results published --collect\n  vovctl report published --out report/\n\n\
+                  vovctl attach published\n  vovctl results published --collect\n  vovctl report published --out report/\n  vovctl ui\n\n\
                   Exit codes: 0 all trials succeeded, 1 some failed, 2 usage or connection error."
 )]
 pub struct Cli {
@@ -59,6 +61,8 @@ pub enum Command {
     Results(results::ResultsArgs),
     /// The published table (md, csv, json) and, with --out, SVG plots.
     Report(results::ReportArgs),
+    /// Serve a live web dashboard of the results store (sweeps, trials, curves).
+    Ui(ui::UiArgs),
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -124,6 +128,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Command::Cancel(args) => cancel::run(args).await,
             Command::Results(args) => results::results(args).await,
             Command::Report(args) => results::report(args),
+            Command::Ui(args) => ui::run(args).await,
             Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })

@@ -417,8 +417,8 @@ pub(super) fn write_report_files(
     ] {
         std::fs::write(dir.join(name), text).map_err(|e| fail(e.to_string()))?;
     }
-    plot::curves(rows, recorded, &dir.join("curves.svg")).map_err(|e| fail(e.to_string()))?;
-    plot::accuracy_vs_latency(rows, &dir.join("accuracy_vs_latency.svg"))
+    plot::curves(rows, recorded, &dir.join(plot::CURVES)).map_err(|e| fail(e.to_string()))?;
+    plot::accuracy_vs_latency(rows, &dir.join(plot::ACCURACY_VS_LATENCY))
         .map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
@@ -430,16 +430,7 @@ pub(super) fn sweep_report(
     sweep: &str,
     rows: &[TrialRow],
 ) -> Result<(Report, Histories), CliError> {
-    let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
-    let recorded = store.histories(sweep).map_err(err)?;
-    let def = store
-        .settings(sweep)
-        .map_err(err)?
-        .map(|s| s.search)
-        .unwrap_or_default();
-    let mut rep = report::build(sweep, rows);
-    rep.search = report::search::summarize(&def, rows, &recorded);
-    Ok((rep, recorded))
+    report::of_sweep(store, sweep, rows).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// `vovctl report`.

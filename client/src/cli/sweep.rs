@@ -44,6 +44,13 @@ pub struct FollowArgs {
     /// Also write the report and its plots to DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Serve the live web dashboard while following, at ADDR [default: 127.0.0.1:8040]
+    /// (after the sweep file, or as --ui=ADDR). See `vovctl ui --help`.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = super::DEFAULT_LISTEN)]
+    pub ui: Option<std::net::SocketAddr>,
+    /// Dashboard access.
+    #[command(flatten)]
+    pub ui_access: super::DashboardAccess,
 }
 
 /// Arguments of `vovctl sweep`.
@@ -158,16 +165,40 @@ fn ui(json: bool) -> Box<dyn Ui> {
     }
 }
 
+/// The dashboard of `--ui`, serving `store` while the sweep is followed.
+async fn dashboard(
+    store: &std::path::Path,
+    hosts: &HostArgs,
+    opts: &Options,
+    args: &FollowArgs,
+) -> Result<Option<crate::ui::Dashboard>, CliError> {
+    let Some(listen) = args.ui else {
+        return Ok(None);
+    };
+    if opts.detach {
+        return Err(CliError::Usage(
+            "--ui serves the dashboard while vovctl follows the sweep; with --detach, \
+             serve it with `vovctl ui` instead"
+                .into(),
+        ));
+    }
+    let d = super::ui::start(store, listen, &args.ui_access, hosts).await?;
+    super::ui::announce(&d, args.json, &opts.sweep);
+    Ok(Some(d))
+}
+
 async fn follow(
     store: &mut ResultsStore,
     fleet: Fleet,
     opts: Options,
     args: &FollowArgs,
+    dashboard: Option<crate::ui::Dashboard>,
 ) -> Result<ExitCode, CliError> {
     let sweep = opts.sweep.clone();
     let detach = opts.detach;
     let mut ui = ui(args.json);
     let result = schedule::run(store, fleet.backends, opts, ui.as_mut()).await;
+    drop(dashboard);
     if let Some(local) = fleet.local {
         // Remember the local machine's fingerprint for dry-run ETAs.
         if let Ok(Some(fp)) = store.host_fingerprint(&local.url) {
@@ -293,7 +324,6 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
             .reset(&sw.def.name)
             .map_err(|e| CliError::Usage(e.to_string()))?;
     }
-    let fleet = fleet(&target, &args.store.store, &args.follow)?;
     let opts = Options {
         sweep: sw.def.name.clone(),
         lease: lease(&args.follow),
@@ -304,7 +334,9 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
         search: sw.def.search,
     };
     check_search(&opts, target.kind())?;
-    follow(&mut store, fleet, opts, &args.follow).await
+    let dashboard = dashboard(&args.store.store, &args.hosts, &opts, &args.follow).await?;
+    let fleet = fleet(&target, &args.store.store, &args.follow)?;
+    follow(&mut store, fleet, opts, &args.follow, dashboard).await
 }
 
 /// `vovctl attach SWEEP`.
@@ -321,7 +353,6 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let (target, settings) = stored_target(&args.hosts, &store, Some(&args.sweep))?;
-    let fleet = fleet(&target, &args.store.store, &args.follow)?;
     // A sweep registered before settings were remembered runs with the file defaults.
     let (max_attempts, retry_failed, search) = settings.map_or(
         (
@@ -341,5 +372,7 @@ pub(super) async fn attach(args: AttachArgs) -> Result<ExitCode, CliError> {
         search,
     };
     check_search(&opts, target.kind())?;
-    follow(&mut store, fleet, opts, &args.follow).await
+    let dashboard = dashboard(&args.store.store, &args.hosts, &opts, &args.follow).await?;
+    let fleet = fleet(&target, &args.store.store, &args.follow)?;
+    follow(&mut store, fleet, opts, &args.follow, dashboard).await
 }

@@ -197,6 +197,20 @@ pub fn build(sweep: &str, trials: &[TrialRow]) -> Report {
     }
 }
 
+/// A sweep's report as `vovctl report` gives it (with its search's summary),
+/// and the epochs the store recorded per trial (for the plots).
+pub fn of_sweep(
+    store: &crate::store::ResultsStore,
+    sweep: &str,
+    rows: &[TrialRow],
+) -> Result<(Report, search::Histories), crate::store::StoreError> {
+    let recorded = store.histories(sweep)?;
+    let def = store.settings(sweep)?.map(|s| s.search).unwrap_or_default();
+    let mut rep = build(sweep, rows);
+    rep.search = search::summarize(&def, rows, &recorded);
+    Ok((rep, recorded))
+}
+
 /// Whether every trial succeeded (or was stopped early by its search, as it
 /// should be).
 pub fn all_succeeded(trials: &[TrialRow]) -> bool {

@@ -27,9 +27,31 @@ fn err(path: &Path, e: impl std::fmt::Display) -> PlotError {
     }
 }
 
+/// File name of the accuracy curves.
+pub const CURVES: &str = "curves.svg";
+/// File name of accuracy against batch-1 latency.
+pub const ACCURACY_VS_LATENCY: &str = "accuracy_vs_latency.svg";
+
+/// Writes an SVG drawn in memory to `path`.
+fn write(path: &Path, svg: Result<String, PlotError>) -> Result<(), PlotError> {
+    std::fs::write(path, svg?).map_err(|e| err(path, e))
+}
+
+/// [`curves_svg`] written to `path`.
+pub fn curves(trials: &[TrialRow], recorded: &Histories, path: &Path) -> Result<(), PlotError> {
+    write(path, curves_svg(trials, recorded))
+}
+
+/// [`accuracy_vs_latency_svg`] written to `path`.
+pub fn accuracy_vs_latency(trials: &[TrialRow], path: &Path) -> Result<(), PlotError> {
+    write(path, accuracy_vs_latency_svg(trials))
+}
+
 /// Accuracy curves of every trial with a result or stopped by a search:
 /// validation solid, training dashed; a cross marks where a search stopped one.
-pub fn curves(trials: &[TrialRow], recorded: &Histories, path: &Path) -> Result<(), PlotError> {
+pub fn curves_svg(trials: &[TrialRow], recorded: &Histories) -> Result<String, PlotError> {
+    let path = Path::new(CURVES);
+    let mut svg = String::new();
     let done: Vec<(&TrialRow, &[pb::EpochMetrics])> = trials
         .iter()
         .filter(|t| t.result.is_some() || t.state == TrialState::StoppedEarly)
@@ -41,7 +63,7 @@ pub fn curves(trials: &[TrialRow], recorded: &Histories, path: &Path) -> Result<
         .max()
         .unwrap_or(1)
         .max(2);
-    let root = SVGBackend::new(path, (1000, 640)).into_drawing_area();
+    let root = SVGBackend::with_string(&mut svg, (1000, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -94,11 +116,16 @@ pub fn curves(trials: &[TrialRow], recorded: &Histories, path: &Path) -> Result<
         .position(SeriesLabelPosition::LowerRight)
         .draw()
         .map_err(|e| err(path, e))?;
-    root.present().map_err(|e| err(path, e))
+    root.present().map_err(|e| err(path, e))?;
+    drop(chart);
+    drop(root);
+    Ok(svg)
 }
 
 /// Max validation accuracy against batch-1 median latency, one point per trial.
-pub fn accuracy_vs_latency(trials: &[TrialRow], path: &Path) -> Result<(), PlotError> {
+pub fn accuracy_vs_latency_svg(trials: &[TrialRow]) -> Result<String, PlotError> {
+    let path = Path::new(ACCURACY_VS_LATENCY);
+    let mut svg = String::new();
     let points: Vec<(String, f64, f64)> = trials
         .iter()
         .filter_map(|t| {
@@ -111,7 +138,7 @@ pub fn accuracy_vs_latency(trials: &[TrialRow], path: &Path) -> Result<(), PlotE
         })
         .collect();
     let max_ms = points.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.15;
-    let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+    let root = SVGBackend::with_string(&mut svg, (900, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
@@ -137,5 +164,8 @@ pub fn accuracy_vs_latency(trials: &[TrialRow], path: &Path) -> Result<(), PlotE
                 + Text::new(label.clone(), (7, -7), ("sans-serif", 12))
         }))
         .map_err(|e| err(path, e))?;
-    root.present().map_err(|e| err(path, e))
+    root.present().map_err(|e| err(path, e))?;
+    drop(chart);
+    drop(root);
+    Ok(svg)
 }

@@ -24,7 +24,8 @@ fn cell(s: Option<Stat>, prec: usize) -> String {
     }
 }
 
-fn cells(r: &Row) -> Vec<String> {
+/// A row's cells under [`HEADER`], as every rendering of the table shows them.
+pub fn cells(r: &Row) -> Vec<String> {
     vec![
         r.label.clone(),
         r.repeats.to_string(),

@@ -7,6 +7,7 @@
 mod schema;
 mod search;
 pub mod state;
+mod view;
 
 use std::path::{Path, PathBuf};
 
@@ -170,6 +171,7 @@ pub struct TrialRow {
 }
 
 pub use search::{DecisionKind, DecisionRow};
+pub use view::{EpochRow, EventRow, SweepInfo};
 
 /// The store.
 pub struct ResultsStore {

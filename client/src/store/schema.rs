@@ -44,6 +44,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
          at_ms INTEGER NOT NULL,
          PRIMARY KEY (sweep, seq)
      );",
+    // 4 -> 5: every change of a trial's state, host or attempt is kept as an
+    // event (the dashboard's trial page and a sweep's start and end), written by
+    // triggers so that no writer can forget one.
+    "CREATE TABLE IF NOT EXISTS events (
+         trial_id TEXT NOT NULL,
+         at_ms INTEGER NOT NULL,
+         state TEXT NOT NULL,
+         host TEXT,
+         attempt INTEGER NOT NULL,
+         failure TEXT NOT NULL,
+         message TEXT NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS events_trial ON events (trial_id, at_ms);
+     CREATE TRIGGER IF NOT EXISTS trial_created AFTER INSERT ON trials BEGIN
+         INSERT INTO events VALUES (NEW.trial_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+             NEW.state, NEW.host, NEW.attempt, NEW.failure, NEW.message);
+     END;
+     CREATE TRIGGER IF NOT EXISTS trial_changed AFTER UPDATE OF state, host, attempt ON trials
+     WHEN OLD.state IS NOT NEW.state OR OLD.host IS NOT NEW.host OR OLD.attempt IS NOT NEW.attempt BEGIN
+         INSERT INTO events VALUES (NEW.trial_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+             NEW.state, NEW.host, NEW.attempt, NEW.failure, NEW.message);
+     END;",
 ];
 
 /// Version 0: the tables as first released (files without a version are these).
