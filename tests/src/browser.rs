@@ -130,23 +130,62 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
-    /// Waits until `script` returns something other than null or false, and
-    /// returns it.
-    pub async fn wait_for(&self, what: &str, script: &str, within: Duration) -> Value {
+    /// Waits at most `within` until `script` returns something other than
+    /// null or false, and returns it.
+    pub async fn try_wait(&self, script: &str, within: Duration) -> Option<Value> {
         let deadline = Instant::now() + within;
         loop {
             let v = self.eval(script).await;
             if !(v.is_null() || v == Value::Bool(false)) {
-                return v;
+                return Some(v);
             }
             if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// [`Browser::try_wait`], failing the test with what the page reads when
+    /// `what` does not happen.
+    pub async fn wait_for(&self, what: &str, script: &str, within: Duration) -> Value {
+        match self.try_wait(script, within).await {
+            Some(v) => v,
+            None => {
                 let text = self
                     .eval("return document.body.innerText.slice(0, 3000)")
                     .await;
                 panic!("timed out waiting for {what}; the page reads:\n{text}");
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Clicks `css` until `effect` (a script) holds: a live page may redraw the
+    /// element between the press and the release of a click, which then does
+    /// nothing.
+    pub async fn click_until(&self, css: &str, what: &str, effect: &str) -> Value {
+        for _ in 0..10 {
+            self.click(css).await;
+            if let Some(v) = self.try_wait(effect, Duration::from_secs(2)).await {
+                return v;
+            }
+        }
+        self.wait_for(what, effect, Duration::from_secs(1)).await
+    }
+
+    /// Clicks `css` until the page asks for a confirmation, and accepts it.
+    pub async fn click_and_confirm(&self, css: &str) {
+        for _ in 0..10 {
+            self.click(css).await;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if self.client.accept_alert().await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        panic!("clicking {css} never asked for a confirmation");
     }
 
     /// Clicks the first element matching `css`, finding it again when the page
@@ -227,11 +266,21 @@ pub fn is_png(path: &Path) -> bool {
 /// A plain HTTP/1.1 GET of `path` from `addr` with extra `headers`: the
 /// status code and the body. For checking answers a browser would not show.
 pub fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    http_request("GET", addr, path, headers)
+}
+
+/// [`http_get`] with another method (an empty body).
+pub fn http_request(
+    method: &str,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("the dashboard accepts");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let has_host = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
-    let mut req = format!("GET {path} HTTP/1.1\r\nConnection: close\r\n");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\n");
     if !has_host {
         req += &format!("Host: {addr}\r\n");
     }

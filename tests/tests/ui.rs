@@ -85,10 +85,12 @@ fn host_port(url: &str) -> String {
 /// The number of rows in the trial table (an expression).
 const ROWS: &str = "document.querySelectorAll('table.trials tbody tr').length";
 
-/// `[trial, epoch cell]` of the first running row that finished an epoch.
+/// `[trial, epoch cell]` of the first running row that finished an epoch and
+/// has more to run (not one measuring its inference after the last).
 const RUNNING: &str =
     "const r = [...document.querySelectorAll('table.trials tbody tr[data-state=running]')]
-    .find(r => !r.querySelector('[data-col=epoch]').textContent.startsWith('0/'));
+    .find(r => { const [e, n] = r.querySelector('[data-col=epoch]').textContent.split('/').map(Number);
+                 return e > 0 && e < n; });
   return r ? [r.dataset.trial, r.querySelector('[data-col=epoch]').textContent] : null";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,10 +137,23 @@ async fn a_live_sweep_in_a_real_browser() {
         Value::Bool(true),
         "the page was not reloaded"
     );
+    assert_eq!(
+        browser
+            .eval("return document.querySelectorAll('button.cancel, button[data-cancel], button.cancel-sweep').length")
+            .await,
+        serde_json::json!(0),
+        "read-only by default: no cancel buttons"
+    );
     browser.screenshot("sweep-live").await;
 
     // The trial's own page draws its curve from its epochs.
-    browser.click(&format!("a[href=\"/trials/{trial}\"]")).await;
+    browser
+        .click_until(
+            &format!("a[href=\"/trials/{trial}\"]"),
+            "the trial's page",
+            "return location.pathname.startsWith('/trials/')",
+        )
+        .await;
     browser
         .wait_for(
             "the trial's curve",
@@ -160,6 +175,15 @@ async fn a_live_sweep_in_a_real_browser() {
     let (_, code) = finish(sweep);
     guard.disarm();
     assert_eq!(code, Some(0));
+    // The page got the last state and word that the sweep's vovctl ended.
+    browser
+        .wait_for(
+            "the last update",
+            "return document.getElementById('live').textContent === 'ended' && \
+             !!document.querySelector('.head .badge.s-succeeded')",
+            WAIT,
+        )
+        .await;
 
     // Later, `vovctl ui` serves the same store; its CSV is the report's.
     let (ui, base) = spawn_ui(tmp.path(), &store, "127.0.0.1:0", &[]);
@@ -213,14 +237,14 @@ async fn cancel_buttons_cancel_like_vovctl_cancel() {
         )
         .await;
     let trial = running.as_str().unwrap();
+    // A cancel without the page's header (a form on another site) is refused.
+    let addr = host_port(ui["url"].as_str().unwrap());
+    let (status, _) =
+        vov_tests::browser::http_request("POST", &addr, &format!("/api/cancel/{trial}"), &[]);
+    assert_eq!(status, 403);
     browser
-        .click(&format!("button[data-cancel=\"{trial}\"]"))
+        .click_and_confirm(&format!("button[data-cancel=\"{trial}\"]"))
         .await;
-    browser
-        .client
-        .accept_alert()
-        .await
-        .expect("the confirmation");
     browser
         .wait_for(
             "the trial cancelled",
@@ -230,12 +254,7 @@ async fn cancel_buttons_cancel_like_vovctl_cancel() {
         .await;
     browser.screenshot("sweep-cancelled-trial").await;
     // The rest of the sweep, from its button.
-    browser.click("button.cancel-sweep").await;
-    browser
-        .client
-        .accept_alert()
-        .await
-        .expect("the confirmation");
+    browser.click_and_confirm("button.cancel-sweep").await;
     let (_, code) = finish(sweep);
     guard.disarm();
     assert_eq!(code, Some(1), "a cancelled sweep exits 1");

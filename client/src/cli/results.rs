@@ -16,7 +16,7 @@ use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig, Source};
 use crate::local::LocalDaemon;
 use crate::report::search::{history, Histories};
-use crate::report::{self, plot, table, Report};
+use crate::report::{self, table, Report};
 use crate::search::SearchDef;
 use crate::store::{ResultsStore, TrialRow, TrialState};
 
@@ -401,7 +401,7 @@ pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
     Ok(outcome(report::all_succeeded(&rows)))
 }
 
-/// Writes report.md, report.csv, report.json, curves.svg and accuracy_vs_latency.svg.
+/// Writes every file of the report (`report::files::FILES`) to `dir`.
 pub(super) fn write_report_files(
     dir: &Path,
     rep: &Report,
@@ -410,16 +410,10 @@ pub(super) fn write_report_files(
 ) -> Result<(), CliError> {
     let fail = |e: String| CliError::Usage(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    for (name, text) in [
-        ("report.md", table::markdown(rep)),
-        ("report.csv", table::csv(rep)),
-        ("report.json", table::json(rep)),
-    ] {
-        std::fs::write(dir.join(name), text).map_err(|e| fail(e.to_string()))?;
+    for f in report::files::FILES {
+        let text = (f.make)(rep, rows, recorded).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(dir.join(f.name), text).map_err(|e| fail(format!("{}: {e}", f.name)))?;
     }
-    plot::curves(rows, recorded, &dir.join(plot::CURVES)).map_err(|e| fail(e.to_string()))?;
-    plot::accuracy_vs_latency(rows, &dir.join(plot::ACCURACY_VS_LATENCY))
-        .map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
 
@@ -445,7 +439,7 @@ pub(super) fn report(args: ReportArgs) -> Result<ExitCode, CliError> {
     });
     if let Some(dir) = &args.out {
         write_report_files(dir, &rep, &rows, &recorded)?;
-        eprintln!("wrote report.md, report.csv, report.json, curves.svg and accuracy_vs_latency.svg to {}", dir.display());
+        eprintln!("wrote {} to {}", report::files::names(), dir.display());
     }
     Ok(ExitCode::SUCCESS)
 }

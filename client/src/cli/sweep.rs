@@ -198,7 +198,9 @@ async fn follow(
     let detach = opts.detach;
     let mut ui = ui(args.json);
     let result = schedule::run(store, fleet.backends, opts, ui.as_mut()).await;
-    drop(dashboard);
+    if let Some(d) = dashboard {
+        d.close().await;
+    }
     if let Some(local) = fleet.local {
         // Remember the local machine's fingerprint for dry-run ETAs.
         if let Ok(Some(fp)) = store.host_fingerprint(&local.url) {

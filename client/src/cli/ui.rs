@@ -136,6 +136,6 @@ pub(super) async fn run(args: UiArgs) -> Result<ExitCode, CliError> {
         },
     );
     interrupted().await;
-    d.stop();
+    d.close().await;
     Ok(ExitCode::SUCCESS)
 }

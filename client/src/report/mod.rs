@@ -3,6 +3,7 @@
 //! different machines never share a column. Pure functions; rendering in
 //! `table.rs`, plots in `plot.rs`.
 
+pub mod files;
 pub mod plot;
 pub mod search;
 pub mod table;

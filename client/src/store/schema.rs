@@ -46,7 +46,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
      );",
     // 4 -> 5: every change of a trial's state, host or attempt is kept as an
     // event (the dashboard's trial page and a sweep's start and end), written by
-    // triggers so that no writer can forget one.
+    // triggers so that no writer can forget one; each trial there already gets
+    // one event, its state as last written.
     "CREATE TABLE IF NOT EXISTS events (
          trial_id TEXT NOT NULL,
          at_ms INTEGER NOT NULL,
@@ -57,13 +58,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
          message TEXT NOT NULL
      );
      CREATE INDEX IF NOT EXISTS events_trial ON events (trial_id, at_ms);
+     INSERT INTO events SELECT trial_id, updated_ms, state, host, attempt, failure, message FROM trials;
      CREATE TRIGGER IF NOT EXISTS trial_created AFTER INSERT ON trials BEGIN
-         INSERT INTO events VALUES (NEW.trial_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+         INSERT INTO events VALUES (NEW.trial_id, CAST(unixepoch('subsec') * 1000 AS INTEGER),
              NEW.state, NEW.host, NEW.attempt, NEW.failure, NEW.message);
      END;
      CREATE TRIGGER IF NOT EXISTS trial_changed AFTER UPDATE OF state, host, attempt ON trials
      WHEN OLD.state IS NOT NEW.state OR OLD.host IS NOT NEW.host OR OLD.attempt IS NOT NEW.attempt BEGIN
-         INSERT INTO events VALUES (NEW.trial_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+         INSERT INTO events VALUES (NEW.trial_id, CAST(unixepoch('subsec') * 1000 AS INTEGER),
              NEW.state, NEW.host, NEW.attempt, NEW.failure, NEW.message);
      END;",
 ];

@@ -131,25 +131,13 @@ impl ResultsStore {
         &self,
         sweep: &str,
     ) -> Result<HashMap<String, Vec<pb::EpochMetrics>>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT e.trial_id, e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.epoch_s, e.data_wait_s \
-             FROM epochs e JOIN sweep_trials s ON s.trial_id = e.trial_id \
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT e.trial_id, {} FROM epochs e JOIN sweep_trials s ON s.trial_id = e.trial_id \
              WHERE s.sweep = ?1 AND s.current = 1 ORDER BY e.trial_id, e.epoch",
-        )?;
+            super::view::EPOCH_COLUMNS
+        ))?;
         let rows = stmt.query_map([sweep], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                pb::EpochMetrics {
-                    epoch: r.get(1)?,
-                    train_loss: r.get(2)?,
-                    train_acc: r.get(3)?,
-                    val_loss: r.get(4)?,
-                    val_acc: r.get(5)?,
-                    epoch_s: r.get(6)?,
-                    data_wait_s: r.get(7)?,
-                    ..Default::default()
-                },
-            ))
+            Ok((r.get::<_, String>(0)?, super::view::metrics(r, 1)?))
         })?;
         let mut out: HashMap<String, Vec<pb::EpochMetrics>> = HashMap::new();
         for r in rows {

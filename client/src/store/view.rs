@@ -49,7 +49,8 @@ pub struct EventRow {
     pub message: String,
 }
 
-fn metrics(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<pb::EpochMetrics> {
+/// An epoch's metrics from [`EPOCH_COLUMNS`] starting at column `at`.
+pub(super) fn metrics(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<pb::EpochMetrics> {
     Ok(pb::EpochMetrics {
         epoch: r.get(at)?,
         train_loss: r.get(at + 1)?,
@@ -62,7 +63,8 @@ fn metrics(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<pb::EpochMetric
     })
 }
 
-const EPOCH_COLUMNS: &str =
+/// The columns of an `epochs e` row that [`metrics`] reads.
+pub(super) const EPOCH_COLUMNS: &str =
     "e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc, e.epoch_s, e.data_wait_s";
 
 impl ResultsStore {
@@ -74,17 +76,45 @@ impl ResultsStore {
             .pragma_query_value(None, "data_version", |r| r.get(0))?)
     }
 
+    /// Runs `f` in one read transaction: everything it reads comes from the
+    /// same state of the file, whatever is committed meanwhile.
+    pub fn snapshot<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| E::from(e.into()))?;
+        let out = f(self);
+        drop(tx);
+        out
+    }
+
     /// Every sweep, newest first, with its file and times.
     pub fn sweep_infos(&self) -> Result<Vec<SweepInfo>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.infos_where("1", [])
+    }
+
+    /// One sweep's file and times.
+    pub fn sweep_info(&self, sweep: &str) -> Result<Option<SweepInfo>, StoreError> {
+        Ok(self.infos_where("w.name = ?1", [sweep])?.pop())
+    }
+
+    fn infos_where<P: rusqlite::Params>(
+        &self,
+        filter: &str,
+        args: P,
+    ) -> Result<Vec<SweepInfo>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT w.name, w.file, w.created_ms, \
              (SELECT MIN(v.at_ms) FROM events v JOIN sweep_trials s ON s.trial_id = v.trial_id \
               WHERE s.sweep = w.name AND s.current = 1 AND v.state != 'pending'), \
              (SELECT MAX(t.updated_ms) FROM trials t JOIN sweep_trials s ON s.trial_id = t.trial_id \
               WHERE s.sweep = w.name AND s.current = 1) \
-             FROM sweeps w ORDER BY w.created_ms DESC, w.name",
-        )?;
-        let rows = stmt.query_map([], |r| {
+             FROM sweeps w WHERE {filter} ORDER BY w.created_ms DESC, w.name"
+        ))?;
+        let rows = stmt.query_map(args, |r| {
             Ok(SweepInfo {
                 name: r.get(0)?,
                 file: r.get(1)?,
@@ -200,8 +230,8 @@ mod tests {
         store.progress(&id, 1, Some(&m(1))).unwrap();
         let first = store.epochs_after("s", 0).unwrap();
         assert_eq!(first.len(), 1);
-        store.progress(&id, 2, Some(&m(2))).unwrap();
         assert_eq!(store.epochs_cursor("s").unwrap(), first[0].seq);
+        store.progress(&id, 2, Some(&m(2))).unwrap();
         let next = store.epochs_after("s", first[0].seq).unwrap();
         assert_eq!(next.len(), 1);
         assert_eq!(

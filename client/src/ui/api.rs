@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{views, AppState};
-use crate::report::{plot, table};
+use crate::cli::CliError;
+use crate::report::files;
 use crate::store::{ResultsStore, StoreError, TrialState};
 
 /// A request that could not be answered.
@@ -52,11 +53,9 @@ where
 {
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
-        let store = state
-            .store
-            .lock()
-            .map_err(|_| ApiError::internal("the store's connection is poisoned"))?;
-        f(&store)
+        // A read-only connection has nothing a panic could leave half-written.
+        let store = state.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.snapshot(|s| f(s))
     })
     .await
     .map_err(ApiError::internal)?
@@ -64,9 +63,7 @@ where
 
 fn info_of(store: &ResultsStore, name: &str) -> Result<crate::store::SweepInfo, ApiError> {
     store
-        .sweep_infos()?
-        .into_iter()
-        .find(|i| i.name == name)
+        .sweep_info(name)?
         .ok_or_else(|| ApiError::not_found(format!("no sweep named '{name}' in the store")))
 }
 
@@ -75,8 +72,9 @@ pub(crate) fn sweep_value(store: &ResultsStore, name: &str) -> Result<Value, Api
     Ok(sweep_snapshot(store, name, None)?.0)
 }
 
-/// A sweep's page data, and with `since` its epochs: all of them for `Some(0)`,
-/// else those recorded after that cursor (`None` when there are none).
+/// A sweep's page data, and with `since` its epochs: every curve for `Some(0)`
+/// (or when the store's epochs went back behind that cursor), else those
+/// recorded after it (`None` when there are none).
 pub(crate) fn sweep_snapshot(
     store: &ResultsStore,
     name: &str,
@@ -89,14 +87,16 @@ pub(crate) fn sweep_snapshot(
     let sweep = views::sweep(&info, &rows, &recorded, &rungs, &rep);
     let epochs = match since {
         None => None,
-        Some(0) => Some(views::all_epochs(
-            &rows,
-            &recorded,
-            store.epochs_cursor(name)?,
-        )),
         Some(after) => {
-            let new = store.epochs_after(name, after)?;
-            (!new.is_empty()).then(|| views::epochs(&new, after))
+            let cursor = store.epochs_cursor(name)?;
+            if after == 0 || cursor < after {
+                // A first look, or epochs were forgotten (a forced re-run)
+                // since the page's cursor: every curve anew.
+                Some(views::all_epochs(&rows, &recorded, cursor))
+            } else {
+                let new = store.epochs_after(name, after)?;
+                (!new.is_empty()).then(|| views::epochs(&new, after))
+            }
         }
     };
     Ok((sweep, epochs))
@@ -121,8 +121,14 @@ pub(crate) fn trial_value(store: &ResultsStore, id: &str) -> Result<Value, ApiEr
         Some(h) => store.host_fingerprint(h)?,
         None => None,
     };
+    let sweep = store.sweep_of(id)?;
+    let rung = match &sweep {
+        Some(name) => store.rungs(name)?.get(id).copied(),
+        None => None,
+    };
     let page = views::TrialPage {
-        sweep: store.sweep_of(id)?,
+        sweep,
+        rung,
         host_fingerprint,
         epochs: store.trial_epochs(id)?,
         events: store.events(id)?,
@@ -138,7 +144,7 @@ pub(crate) async fn info(State(state): State<AppState>) -> Json<Value> {
         "store": state.store_path.display().to_string(),
         "allow_cancel": state.allow_cancel,
         "states": TrialState::NAMES,
-        "downloads": DOWNLOADS.iter().map(|d| d.0).collect::<Vec<_>>(),
+        "downloads": files::FILES.iter().map(|f| f.name).collect::<Vec<_>>(),
     }))
 }
 
@@ -185,52 +191,6 @@ pub(crate) async fn trial(
     read(&state, move |s| trial_value(s, &id)).await.map(Json)
 }
 
-/// A download: its file name, content type, and how it is made from a sweep.
-type Download = (
-    &'static str,
-    &'static str,
-    fn(&ResultsStore, &str) -> Result<String, ApiError>,
-);
-
-/// The files a sweep page offers: the report as `vovctl report` writes it with
-/// `--out`, and its plots.
-const DOWNLOADS: &[Download] = &[
-    ("report.csv", "text/csv; charset=utf-8", |s, n| {
-        with_report(s, n, |rep, _, _| Ok(table::csv(rep)))
-    }),
-    ("report.json", "application/json", |s, n| {
-        with_report(s, n, |rep, _, _| Ok(table::json(rep)))
-    }),
-    ("report.md", "text/markdown; charset=utf-8", |s, n| {
-        with_report(s, n, |rep, _, _| Ok(table::markdown(rep)))
-    }),
-    (plot::CURVES, "image/svg+xml", |s, n| {
-        with_report(s, n, |_, rows, rec| {
-            plot::curves_svg(rows, rec).map_err(ApiError::internal)
-        })
-    }),
-    (plot::ACCURACY_VS_LATENCY, "image/svg+xml", |s, n| {
-        with_report(s, n, |_, rows, _| {
-            plot::accuracy_vs_latency_svg(rows).map_err(ApiError::internal)
-        })
-    }),
-];
-
-fn with_report(
-    store: &ResultsStore,
-    name: &str,
-    f: impl FnOnce(
-        &crate::report::Report,
-        &[crate::store::TrialRow],
-        &crate::report::search::Histories,
-    ) -> Result<String, ApiError>,
-) -> Result<String, ApiError> {
-    info_of(store, name)?;
-    let rows = store.trials(name)?;
-    let (rep, recorded) = crate::report::of_sweep(store, name, &rows)?;
-    f(&rep, &rows, &recorded)
-}
-
 /// A name safe inside a Content-Disposition header and a file system.
 fn file_safe(name: &str) -> String {
     name.chars()
@@ -249,12 +209,17 @@ pub(crate) async fn download(
     State(state): State<AppState>,
     Path((name, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let &(file, content_type, make) = DOWNLOADS
-        .iter()
-        .find(|d| d.0 == file)
+    let file = files::find(&file)
         .ok_or_else(|| ApiError::not_found(format!("no download named '{file}'")))?;
-    let saved = format!("{}-{file}", file_safe(&name));
-    let body = read(&state, move |s| make(s, &name)).await?;
+    let saved = format!("{}-{}", file_safe(&name), file.name);
+    let body = read(&state, move |s| {
+        info_of(s, &name)?;
+        let rows = s.trials(&name)?;
+        let (rep, recorded) = crate::report::of_sweep(s, &name, &rows)?;
+        (file.make)(&rep, &rows, &recorded).map_err(ApiError::internal)
+    })
+    .await?;
+    let content_type = file.content_type;
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_string()),
@@ -289,10 +254,22 @@ pub(crate) async fn cancel(
     let hosts = state.hosts.clone();
     let runtime = tokio::runtime::Handle::current();
     let done = tokio::task::spawn_blocking(move || {
+        if !path.is_file() {
+            return Err(ApiError::not_found(format!(
+                "{}: the store is gone",
+                path.display()
+            )));
+        }
         let store = ResultsStore::open(&path)?;
         runtime
             .block_on(crate::cli::cancel::cancel(&store, &target, &hosts))
-            .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, e.to_string()))
+            .map_err(|e| {
+                let status = match e {
+                    CliError::Usage(_) => StatusCode::BAD_REQUEST,
+                    CliError::Connection(_) => StatusCode::BAD_GATEWAY,
+                };
+                ApiError(status, e.to_string())
+            })
     })
     .await
     .map_err(ApiError::internal)??;
@@ -310,13 +287,5 @@ mod tests {
     fn saved_names_keep_only_safe_characters() {
         assert_eq!(file_safe("quick"), "quick");
         assert_eq!(file_safe("a b/\"c"), "a_b__c");
-    }
-
-    #[test]
-    fn every_download_has_a_distinct_name() {
-        let mut names: Vec<&str> = DOWNLOADS.iter().map(|d| d.0).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), DOWNLOADS.len());
     }
 }

@@ -2,9 +2,11 @@
 //! shows at once, then again whenever another connection commits to the store
 //! (`sweep`: the trial table, published table and failures; `epochs`: the epochs
 //! recorded since the last it got, its cursor as the event id, so a reconnecting
-//! page resumes; `trial`: one trial; `sweeps`: the list).
+//! page resumes; `trial`: one trial; `sweeps`: the list), at most every
+//! [`EVERY`]; and `closed` when the serving vovctl ends.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -25,6 +27,13 @@ pub(crate) struct Follow {
     /// A trial's page.
     trial: Option<String>,
 }
+
+/// The shortest time between two updates of one page.
+const EVERY: Duration = Duration::from_millis(400);
+
+/// What a page is told when the vovctl serving it ends.
+const CLOSED: &str = "this vovctl has ended, so the page no longer updates; \
+                      `vovctl ui` serves the store at any time";
 
 fn event(name: &str, data: &Value) -> Event {
     Event::default().event(name).data(data.to_string())
@@ -71,6 +80,7 @@ pub(crate) async fn live(
     let (tx, rx) = mpsc::channel(4);
     let mut changes = state.changes.clone();
     changes.borrow_and_update();
+    let mut closing = state.closing.clone();
     tokio::spawn(async move {
         loop {
             let events = match snapshot(&state, &follow, cursor).await {
@@ -88,7 +98,19 @@ pub(crate) async fn live(
             tokio::select! {
                 changed = changes.changed() => if changed.is_err() { return },
                 () = tx.closed() => return,
+                _ = closing.changed() => {
+                    // The last state, then word that no more will come.
+                    if let Ok((events, _)) = snapshot(&state, &follow, cursor).await {
+                        for e in events {
+                            let _ = tx.send(Ok(e)).await;
+                        }
+                    }
+                    let _ = tx.send(Ok(Event::default().event("closed").data(CLOSED))).await;
+                    return;
+                }
             }
+            // However often the store changes, a page is redrawn at most this often.
+            tokio::time::sleep(EVERY).await;
         }
     });
     Sse::new(ReceiverStream::new(rx)).keep_alive(KeepAlive::default())

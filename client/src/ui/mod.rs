@@ -83,6 +83,8 @@ pub(crate) struct Shared {
     store_path: PathBuf,
     /// Bumped whenever another connection commits to the store.
     changes: watch::Receiver<u64>,
+    /// Set when the dashboard closes: pages get their last update.
+    closing: watch::Receiver<bool>,
     /// Who may read.
     access: access::Access,
     /// Whether cancels are allowed, and with which host credentials.
@@ -103,10 +105,21 @@ pub struct Dashboard {
     pub login: bool,
     server: tokio::task::JoinHandle<()>,
     stop: Arc<AtomicBool>,
+    closing: watch::Sender<bool>,
 }
 
+/// How long open pages get for their last update when the dashboard closes.
+const CLOSE_GRACE: Duration = Duration::from_millis(600);
+
 impl Dashboard {
-    /// Stops serving.
+    /// Gives open pages their last update and word that it was the last, then
+    /// stops serving.
+    pub async fn close(self) {
+        let _ = self.closing.send(true);
+        tokio::time::sleep(CLOSE_GRACE).await;
+    }
+
+    /// Stops serving at once.
     pub fn stop(self) {}
 }
 
@@ -187,6 +200,7 @@ pub async fn start(opts: UiOptions) -> Result<Dashboard, UiError> {
     })?;
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, changes) = watch::channel(0u64);
+    let (closing_tx, closing) = watch::channel(false);
     let flag = stop.clone();
     std::thread::Builder::new()
         .name("vovctl-ui-watch".into())
@@ -204,6 +218,7 @@ pub async fn start(opts: UiOptions) -> Result<Dashboard, UiError> {
         store: Mutex::new(store),
         store_path: opts.store.clone(),
         changes,
+        closing,
         access,
         allow_cancel: opts.allow_cancel,
         hosts: opts.hosts,
@@ -220,5 +235,6 @@ pub async fn start(opts: UiOptions) -> Result<Dashboard, UiError> {
         login,
         server,
         stop,
+        closing: closing_tx,
     })
 }

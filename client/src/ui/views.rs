@@ -44,6 +44,8 @@ pub(crate) struct TrialLine {
     pub(crate) s_per_epoch: Option<f64>,
     /// Seconds left at that pace, for a trial that is placed and not done.
     pub(crate) eta_s: Option<f64>,
+    /// Whether a cancel would reach it (it is not final).
+    pub(crate) cancellable: bool,
 }
 
 fn pct(x: f64) -> f64 {
@@ -82,6 +84,7 @@ pub(crate) fn trial_line(t: &TrialRow, recorded: &Histories, rung: Option<u32>) 
         eta_s: s_per_epoch
             .filter(|_| live)
             .map(|s| s * f64::from(epochs.saturating_sub(epoch))),
+        cancellable: !t.state.is_final(),
     }
 }
 
@@ -190,7 +193,7 @@ fn point(m: &pb::EpochMetrics) -> [f64; 3] {
 }
 
 /// Epochs for the curves, by trial: `[epoch, train %, val %]`, with the cursor
-/// of the last one (`after` when none).
+/// of the last one (`after` when none); `full` false: they add to a page's.
 pub(crate) fn epochs(rows: &[EpochRow], after: i64) -> Value {
     let mut by_trial: BTreeMap<&str, Vec<[f64; 3]>> = BTreeMap::new();
     for e in rows {
@@ -201,13 +204,15 @@ pub(crate) fn epochs(rows: &[EpochRow], after: i64) -> Value {
     }
     json!({
         "cursor": rows.last().map_or(after, |e| e.seq),
+        "full": false,
         "trials": by_trial,
     })
 }
 
 /// Every trial's curve as [`epochs`] gives them, from its result's history
 /// when it has one (a collected result may have no recorded epochs), else its
-/// recorded epochs; `cursor` is the store's last.
+/// recorded epochs; `cursor` is the store's last; `full` true: they replace a
+/// page's.
 pub(crate) fn all_epochs(rows: &[TrialRow], recorded: &Histories, cursor: i64) -> Value {
     let by_trial: BTreeMap<&str, Vec<[f64; 3]>> = rows
         .iter()
@@ -219,7 +224,7 @@ pub(crate) fn all_epochs(rows: &[TrialRow], recorded: &Histories, cursor: i64) -
         })
         .filter(|(_, h): &(&str, Vec<[f64; 3]>)| !h.is_empty())
         .collect();
-    json!({ "cursor": cursor, "trials": by_trial })
+    json!({ "cursor": cursor, "full": true, "trials": by_trial })
 }
 
 fn fingerprint(f: &pb::Fingerprint) -> Value {
@@ -284,6 +289,8 @@ pub(crate) struct TrialPage<'a> {
     pub(crate) row: &'a TrialRow,
     /// The sweep it belongs to now.
     pub(crate) sweep: Option<String>,
+    /// The epochs its search last sent it to.
+    pub(crate) rung: Option<u32>,
     /// The fingerprint id last seen for its host.
     pub(crate) host_fingerprint: Option<String>,
     /// Its recorded epochs.
@@ -301,7 +308,7 @@ pub(crate) fn trial(page: &TrialPage<'_>) -> Value {
     };
     let recorded: Histories = HashMap::from([(t.trial_id.clone(), history.to_vec())]);
     json!({
-        "line": trial_line(t, &recorded, None),
+        "line": trial_line(t, &recorded, page.rung),
         "sweep": page.sweep,
         "model": t.model,
         "config": spec(&t.spec),

@@ -78,6 +78,7 @@
       es.addEventListener(name, (e) => f(JSON.parse(e.data)));
     }
     es.addEventListener('problem', (e) => problem(e.data));
+    es.addEventListener('closed', (e) => { es.close(); setLive('ended', false); problem(e.data); });
     es.onopen = () => setLive('live', true);
     es.onerror = () => setLive(es.readyState === 2 ? 'disconnected' : 'reconnecting…', false);
     return es;
@@ -94,7 +95,7 @@
       const r = await fetch(`/api/cancel/${enc(target)}`, {
         method: 'POST', credentials: 'same-origin', headers: { 'x-vov-action': 'cancel' },
       });
-      const body = await r.json();
+      const body = await r.json().catch(() => ({ error: `${r.status} ${r.statusText}` }));
       if (!r.ok) throw new Error(body.error);
       problem(`cancelled ${body.cancelled} trial(s)` + (body.failures ? `; ${body.failures} could not be reached` : ''));
     } catch (e) {
@@ -126,6 +127,7 @@
   }
 
   function mergeEpochs(curves, delta) {
+    if (delta.full) curves.clear();
     for (const [id, pts] of Object.entries(delta.trials)) {
       const have = curves.get(id) || [];
       for (const p of pts) {
@@ -225,7 +227,7 @@
           return view.desc ? -c : c;
         });
       }
-      body.innerHTML = rows.map((t) => `<tr data-trial="${esc(t.trial)}" data-state="${esc(t.state)}">${COLUMNS.map(([k, , kind]) => `<td data-col="${k}"${kind === 'n' ? ' class="n"' : ''}>${cell(t, k)}</td>`).join('')}${opts.cancel ? `<td>${['pending', 'queued', 'running', 'paused'].includes(t.state) ? `<button class="cancel" data-cancel="${esc(t.trial)}">cancel</button>` : ''}</td>` : ''}</tr>`).join('');
+      body.innerHTML = rows.map((t) => `<tr data-trial="${esc(t.trial)}" data-state="${esc(t.state)}">${COLUMNS.map(([k, , kind]) => `<td data-col="${k}"${kind === 'n' ? ' class="n"' : ''}>${cell(t, k)}</td>`).join('')}${opts.cancel ? `<td>${t.cancellable ? `<button class="cancel" data-cancel="${esc(t.trial)}">cancel</button>` : ''}</td>` : ''}</tr>`).join('');
       // Colours through the CSSOM: the page's policy refuses style attributes.
       for (const i of body.querySelectorAll('i.swatch')) i.style.background = window.VovChart.colour(+i.dataset.c);
       count.textContent = `${rows.length} of ${trials.length} trials`;
@@ -248,7 +250,17 @@
     body.addEventListener('mouseleave', () => opts.hover && opts.hover(null));
     body.addEventListener('click', (e) => { const b = e.target.closest('button[data-cancel]'); if (b) cancel(b.dataset.cancel, `trial ${b.dataset.cancel}`); });
     // Each trial keeps its sweep-order colour, as in the curves, however sorted.
-    return { update(list) { trials = list.map((t, index) => Object.assign({ index }, t)); render(); } };
+    let last = '';
+    return {
+      update(list) {
+        // An unchanged table is not redrawn (a redraw drops a click in flight).
+        const text = JSON.stringify(list);
+        if (text === last) return;
+        last = text;
+        trials = list.map((t, index) => Object.assign({ index }, t));
+        render();
+      },
+    };
   }
 
   function searchSummary(s) {
@@ -357,7 +369,7 @@
         if (t.sweep) crumbs(['sweeps', '/'], [t.sweep, `/sweeps/${enc(t.sweep)}`], [id]);
         root.querySelector('.head').innerHTML = `<p><b>${esc(l.label)}</b> #${l.repeat} · ${badge(l.state, l.failure ? `${l.state} (${l.failure})` : l.state)}
           · epoch ${l.epoch}/${l.epochs}${l.eta_s != null ? ` · ETA ${duration(l.eta_s)}` : ''}
-          ${vov.info.allow_cancel && ['pending', 'queued', 'running', 'paused'].includes(l.state) ? ' <button class="cancel">cancel</button>' : ''}</p>
+          ${vov.info.allow_cancel && l.cancellable ? ' <button class="cancel">cancel</button>' : ''}</p>
           ${l.message ? `<p class="msg">${esc(l.message)}</p>` : ''}${t.warnings.length ? `<p class="muted">warnings: ${esc(t.warnings.join('; '))}</p>` : ''}`;
         const b = root.querySelector('.head button.cancel');
         if (b) b.onclick = () => cancel(id, `trial ${id}`);
@@ -393,10 +405,16 @@
 
   // ---- /compare?sweeps=A,B ---------------------------------------------------
 
+  const MAX_COMPARED = 4;
+
   function pageCompare(names) {
     crumbs(['sweeps', '/'], ['compare']);
     if (names.length < 2) {
       main.innerHTML = '<h1>Compare</h1><p class="problem">Name two or more sweeps: <code>/compare?sweeps=A,B</code>, or tick them on the <a href="/">sweeps page</a>.</p>';
+      return;
+    }
+    if (names.length > MAX_COMPARED) {
+      main.innerHTML = `<h1>Compare</h1><p class="problem">At most ${MAX_COMPARED} sweeps side by side: each keeps one of the few connections a browser opens to one server.</p>`;
       return;
     }
     main.innerHTML = `<h1>Compare</h1><div class="compare">${names.map((n, i) => `<div class="column" data-sweep="${esc(n)}"><h2><a href="/sweeps/${enc(n)}">${esc(n)}</a></h2><div id="c${i}"></div></div>`).join('')}</div>`;
