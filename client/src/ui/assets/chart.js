@@ -88,19 +88,28 @@
     return set;
   }
 
+  // A chart's frame with `range` unless `opts` says otherwise (y from 0 to 100
+  // by default), a group for its marks and the marks' labels by id.
+  function plot(container, range, opts) {
+    const o = Object.assign({ yMin: 0, yMax: 100 }, range, opts);
+    const f = frame(container, o);
+    return Object.assign(f, { g: el('g', { class: 'series' }, f.svg), labels: new Map() });
+  }
+
   // Lines: series = [{id, label, points: [[x, y], ...], dashed, colour}].
   // Returns {highlight(id)}.
   function lines(container, opts) {
-    const pts = opts.series.flatMap((s) => s.points);
-    const o = Object.assign({
-      xMin: Math.min(1, ...pts.map((p) => p[0])),
-      xMax: Math.max(2, ...pts.map((p) => p[0])),
-      yMin: 0,
-      yMax: 100,
-    }, opts);
-    const { svg, x, y, tip } = frame(container, o);
-    const g = el('g', { class: 'series' }, svg);
-    const labels = new Map();
+    // A loop, not Math.max(...xs): a sweep's curves can hold more points than
+    // a call takes arguments.
+    let xMin = 1;
+    let xMax = 2;
+    for (const s of opts.series) {
+      for (const p of s.points) {
+        if (p[0] < xMin) xMin = p[0];
+        if (p[0] > xMax) xMax = p[0];
+      }
+    }
+    const { svg, x, y, tip, g, labels } = plot(container, { xMin, xMax }, opts);
     opts.series.forEach((s, i) => {
       labels.set(s.id, s.label);
       if (!s.points.length) return;
@@ -128,16 +137,8 @@
 
   // Points: [{id, label, x, y}].
   function scatter(container, opts) {
-    const xs = opts.points.map((p) => p.x);
-    const o = Object.assign({
-      xMin: 0,
-      xMax: Math.max(1, ...xs) * 1.15,
-      yMin: 0,
-      yMax: 100,
-    }, opts);
-    const { svg, x, y, tip } = frame(container, o);
-    const g = el('g', { class: 'series' }, svg);
-    const labels = new Map();
+    const xMax = opts.points.reduce((m, p) => Math.max(m, p.x), 1) * 1.15;
+    const { svg, x, y, tip, g, labels } = plot(container, { xMin: 0, xMax }, opts);
     opts.points.forEach((p, i) => {
       labels.set(p.id, p.label);
       el('circle', { cx: x(p.x), cy: y(p.y), r: 5, fill: p.colour || colour(i), 'data-id': p.id, class: 'dot' }, g);
