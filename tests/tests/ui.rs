@@ -573,6 +573,34 @@ async fn two_sweeps_side_by_side() {
         serde_json::json!("?sweeps=a,b")
     );
     browser.screenshot("compare").await;
+
+    // More sweeps than a browser opens connections to one server: one stream
+    // keeps every column live.
+    let names = ["a", "b", "c", "d", "e", "f", "g"];
+    {
+        let mut store = vovctl::store::ResultsStore::open(&a).unwrap();
+        let trials = vovctl::sweep::load(&file, &[] as &[String]).unwrap().trials;
+        for n in &names[2..] {
+            store.register(n, "b.toml", &trials).unwrap();
+        }
+    }
+    browser
+        .goto(&format!("{base}compare?sweeps={}", names.join(",")))
+        .await;
+    browser
+        .wait_for(
+            "seven live columns",
+            "const c = [...document.querySelectorAll('.compare .column')]; \
+             return c.length === 7 && c.every(x => x.querySelector('.summary p')) \
+               && document.getElementById('live').textContent === 'live'",
+            WAIT,
+        )
+        .await;
+    let (status, _) = http_get(&host_port(&base), "/api/sweeps", &[]);
+    assert_eq!(
+        status, 200,
+        "the server still answers with every column open"
+    );
     browser.close().await;
     drop(ui);
 }

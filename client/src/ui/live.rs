@@ -5,6 +5,7 @@
 //! page resumes; `trial`: one trial; `sweeps`: the list), at most every
 //! [`EVERY`]; and `closed` when the serving vovctl ends.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -22,7 +23,8 @@ use super::AppState;
 /// What a page follows.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Follow {
-    /// A sweep's page.
+    /// A sweep's page, or several sweeps', comma-separated (sweep names have
+    /// no commas): one stream for a whole compare page.
     sweep: Option<String>,
     /// A trial's page.
     trial: Option<String>,
@@ -39,53 +41,74 @@ fn event(name: &str, data: &Value) -> Event {
     Event::default().event(name).data(data.to_string())
 }
 
-/// The events that bring a page up to date, advancing `cursor` past the epochs
-/// sent.
+/// Each followed sweep's epochs cursor.
+type Cursors = HashMap<String, i64>;
+
+/// The events that bring a page up to date, advancing `cursors` past the
+/// epochs sent. An `epochs` event names its sweep; its id is the cursor when
+/// the page follows one sweep.
 async fn snapshot(
     state: &AppState,
     follow: &Follow,
-    cursor: i64,
-) -> Result<(Vec<Event>, i64), ApiError> {
+    cursors: Cursors,
+) -> Result<(Vec<Event>, Cursors), ApiError> {
     let follow = follow.clone();
     read(state, move |store| {
-        if let Some(name) = &follow.sweep {
-            let (sweep, epochs) = api::sweep_snapshot(store, name, Some(cursor))?;
-            let mut out = vec![event("sweep", &sweep)];
-            let mut next = cursor;
-            if let Some(epochs) = epochs {
-                next = epochs["cursor"].as_i64().unwrap_or(cursor);
-                out.push(event("epochs", &epochs).id(next.to_string()));
+        if let Some(names) = &follow.sweep {
+            let names: Vec<&str> = names.split(',').filter(|n| !n.is_empty()).collect();
+            let mut out = Vec::new();
+            let mut next = cursors;
+            for name in &names {
+                let after = next.get(*name).copied().unwrap_or(0);
+                let (sweep, epochs) = api::sweep_snapshot(store, name, Some(after))?;
+                out.push(event("sweep", &sweep));
+                if let Some(mut epochs) = epochs {
+                    let cursor = epochs["cursor"].as_i64().unwrap_or(after);
+                    epochs["sweep"] = Value::String(name.to_string());
+                    let e = event("epochs", &epochs);
+                    out.push(if names.len() == 1 {
+                        e.id(cursor.to_string())
+                    } else {
+                        e
+                    });
+                    next.insert(name.to_string(), cursor);
+                }
             }
             return Ok((out, next));
         }
         if let Some(id) = &follow.trial {
-            return Ok((vec![event("trial", &api::trial_value(store, id)?)], cursor));
+            return Ok((vec![event("trial", &api::trial_value(store, id)?)], cursors));
         }
-        Ok((vec![event("sweeps", &api::sweeps_value(store)?)], cursor))
+        Ok((vec![event("sweeps", &api::sweeps_value(store)?)], cursors))
     })
     .await
 }
 
-/// `GET /api/live?sweep=NAME` (or `?trial=ID`, or nothing for the list).
+/// `GET /api/live?sweep=NAME` (or `?sweep=A,B`, `?trial=ID`, or nothing for
+/// the list).
 pub(crate) async fn live(
     State(state): State<AppState>,
     Query(follow): Query<Follow>,
     headers: HeaderMap,
 ) -> Sse<impl tokio_stream::Stream<Item = Result<Event, Infallible>>> {
-    let mut cursor: i64 = headers
+    // A page following one sweep that reconnects resumes from its cursor.
+    let mut cursors = Cursors::new();
+    let resumed = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+        .and_then(|v| v.parse::<i64>().ok());
+    if let (Some(cursor), Some(name)) = (resumed, &follow.sweep) {
+        cursors.insert(name.clone(), cursor);
+    }
     let (tx, rx) = mpsc::channel(4);
     let mut changes = state.changes.clone();
     changes.borrow_and_update();
     let mut closing = state.closing.clone();
     tokio::spawn(async move {
         loop {
-            let events = match snapshot(&state, &follow, cursor).await {
+            let events = match snapshot(&state, &follow, cursors.clone()).await {
                 Ok((events, next)) => {
-                    cursor = next;
+                    cursors = next;
                     events
                 }
                 Err(e) => vec![Event::default().event("problem").data(e.message())],
@@ -100,7 +123,7 @@ pub(crate) async fn live(
                 () = tx.closed() => return,
                 _ = closing.changed() => {
                     // The last state, then word that no more will come.
-                    if let Ok((events, _)) = snapshot(&state, &follow, cursor).await {
+                    if let Ok((events, _)) = snapshot(&state, &follow, cursors.clone()).await {
                         for e in events {
                             let _ = tx.send(Ok(e)).await;
                         }

@@ -327,16 +327,14 @@
       if (!vov.timings.table_ms) vov.timings.table_ms = performance.now();
       drawCurves();
     };
-    follow(`sweep=${enc(name)}`, {
-      sweep: render,
-      epochs: (delta) => { mergeEpochs(curves, delta); drawCurves(); },
-    });
+    return { render, epochs: (delta) => { mergeEpochs(curves, delta); drawCurves(); } };
   }
 
   function pageSweep(name) {
     crumbs(['sweeps', '/'], [name]);
     main.innerHTML = `<h1>${esc(name)}</h1><div id="sweep"></div>`;
-    sweepPanel(main.querySelector('#sweep'), name, {});
+    const panel = sweepPanel(main.querySelector('#sweep'), name, {});
+    follow(`sweep=${enc(name)}`, { sweep: panel.render, epochs: panel.epochs });
   }
 
   // ---- /trials/ID ----------------------------------------------------------
@@ -405,20 +403,19 @@
 
   // ---- /compare?sweeps=A,B ---------------------------------------------------
 
-  const MAX_COMPARED = 4;
-
   function pageCompare(names) {
     crumbs(['sweeps', '/'], ['compare']);
     if (names.length < 2) {
       main.innerHTML = '<h1>Compare</h1><p class="problem">Name two or more sweeps: <code>/compare?sweeps=A,B</code>, or tick them on the <a href="/">sweeps page</a>.</p>';
       return;
     }
-    if (names.length > MAX_COMPARED) {
-      main.innerHTML = `<h1>Compare</h1><p class="problem">At most ${MAX_COMPARED} sweeps side by side: each keeps one of the few connections a browser opens to one server.</p>`;
-      return;
-    }
     main.innerHTML = `<h1>Compare</h1><div class="compare">${names.map((n, i) => `<div class="column" data-sweep="${esc(n)}"><h2><a href="/sweeps/${enc(n)}">${esc(n)}</a></h2><div id="c${i}"></div></div>`).join('')}</div>`;
-    names.forEach((n, i) => sweepPanel(main.querySelector(`#c${i}`), n, { compact: true }));
+    // One stream for every column: a browser opens few connections to one server.
+    const panels = new Map(names.map((n, i) => [n, sweepPanel(main.querySelector(`#c${i}`), n, { compact: true })]));
+    follow(`sweep=${names.map(enc).join(',')}`, {
+      sweep: (d) => { const p = panels.get(d.summary.name); if (p) p.render(d); },
+      epochs: (d) => { const p = panels.get(d.sweep); if (p) p.epochs(d); },
+    });
   }
 
   // ---- routing --------------------------------------------------------------
