@@ -67,6 +67,27 @@ fn info_of(store: &ResultsStore, name: &str) -> Result<crate::store::SweepInfo, 
         .ok_or_else(|| ApiError::not_found(format!("no sweep named '{name}' in the store")))
 }
 
+/// What a sweep's page and downloads are made from.
+struct Gathered {
+    info: crate::store::SweepInfo,
+    rows: Vec<crate::store::TrialRow>,
+    rep: crate::report::Report,
+    recorded: crate::report::search::Histories,
+}
+
+/// A sweep's info, trials, report and recorded epochs (not found: 404).
+fn gather(store: &ResultsStore, name: &str) -> Result<Gathered, ApiError> {
+    let info = info_of(store, name)?;
+    let rows = store.trials(name)?;
+    let (rep, recorded) = crate::report::of_sweep(store, name, &rows)?;
+    Ok(Gathered {
+        info,
+        rows,
+        rep,
+        recorded,
+    })
+}
+
 /// A sweep's page data (everything but its epochs).
 pub(crate) fn sweep_value(store: &ResultsStore, name: &str) -> Result<Value, ApiError> {
     Ok(sweep_snapshot(store, name, None)?.0)
@@ -80,9 +101,12 @@ pub(crate) fn sweep_snapshot(
     name: &str,
     since: Option<i64>,
 ) -> Result<(Value, Option<Value>), ApiError> {
-    let info = info_of(store, name)?;
-    let rows = store.trials(name)?;
-    let (rep, recorded) = crate::report::of_sweep(store, name, &rows)?;
+    let Gathered {
+        info,
+        rows,
+        rep,
+        recorded,
+    } = gather(store, name)?;
     let rungs = store.rungs(name)?;
     let sweep = views::sweep(&info, &rows, &recorded, &rungs, &rep);
     let epochs = match since {
@@ -130,7 +154,7 @@ pub(crate) fn trial_value(store: &ResultsStore, id: &str) -> Result<Value, ApiEr
         sweep,
         rung,
         host_fingerprint,
-        epochs: store.trial_epochs(id)?,
+        recorded: [(id.to_string(), store.trial_epochs(id)?)].into(),
         events: store.events(id)?,
         row: &row,
     };
@@ -213,10 +237,8 @@ pub(crate) async fn download(
         .ok_or_else(|| ApiError::not_found(format!("no download named '{file}'")))?;
     let saved = format!("{}-{}", file_safe(&name), file.name);
     let body = read(&state, move |s| {
-        info_of(s, &name)?;
-        let rows = s.trials(&name)?;
-        let (rep, recorded) = crate::report::of_sweep(s, &name, &rows)?;
-        (file.make)(&rep, &rows, &recorded).map_err(ApiError::internal)
+        let g = gather(s, &name)?;
+        (file.make)(&g.rep, &g.rows, &g.recorded).map_err(ApiError::internal)
     })
     .await?;
     let content_type = file.content_type;

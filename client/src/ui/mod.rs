@@ -118,9 +118,6 @@ impl Dashboard {
         let _ = self.closing.send(true);
         tokio::time::sleep(CLOSE_GRACE).await;
     }
-
-    /// Stops serving at once.
-    pub fn stop(self) {}
 }
 
 impl Drop for Dashboard {
@@ -209,11 +206,12 @@ pub async fn start(opts: UiOptions) -> Result<Dashboard, UiError> {
             addr,
             message: e.to_string(),
         })?;
-    let url = match access.login_key() {
+    let key = access.login_key();
+    let login = key.is_some();
+    let url = match key {
         Some(key) => format!("{}{}?once={key}", public_url(addr), access::LOGIN_PATH),
         None => format!("{}/", public_url(addr)),
     };
-    let login = access.login_key().is_some();
     let state = Arc::new(Shared {
         store: Mutex::new(store),
         store_path: opts.store.clone(),

@@ -293,8 +293,8 @@ pub(crate) struct TrialPage<'a> {
     pub(crate) rung: Option<u32>,
     /// The fingerprint id last seen for its host.
     pub(crate) host_fingerprint: Option<String>,
-    /// Its recorded epochs.
-    pub(crate) epochs: Vec<pb::EpochMetrics>,
+    /// Its recorded epochs (by its id).
+    pub(crate) recorded: Histories,
     /// Its events.
     pub(crate) events: Vec<EventRow>,
 }
@@ -302,13 +302,9 @@ pub(crate) struct TrialPage<'a> {
 /// One trial: spec, host and fingerprint, every epoch, timings and events.
 pub(crate) fn trial(page: &TrialPage<'_>) -> Value {
     let t = page.row;
-    let history: &[pb::EpochMetrics] = match &t.result {
-        Some(r) if !r.history.is_empty() => &r.history,
-        _ => &page.epochs,
-    };
-    let recorded: Histories = HashMap::from([(t.trial_id.clone(), history.to_vec())]);
+    let history = history(t, &page.recorded);
     json!({
-        "line": trial_line(t, &recorded, page.rung),
+        "line": trial_line(t, &page.recorded, page.rung),
         "sweep": page.sweep,
         "model": t.model,
         "config": spec(&t.spec),

@@ -41,6 +41,10 @@
   function badge(state, text) {
     return `<span class="badge s-${esc(state)}">${esc(text || state)}</span>`;
   }
+  // A state's badge, naming the failure class when there is one.
+  function stateBadge(state, failure) {
+    return badge(state, failure ? `${state} (${failure})` : state.replace('_', ' '));
+  }
   function states(counts) {
     return Object.entries(counts).map(([s, n]) => badge(s, `${n} ${s.replace('_', ' ')}`)).join(' ');
   }
@@ -193,7 +197,7 @@
   function cell(t, key) {
     switch (key) {
       case 'trial': return `<i class="swatch" data-c="${t.index}"></i><a href="/trials/${enc(t.trial)}">${esc(t.trial)}</a>`;
-      case 'state': return badge(t.state, t.failure ? `${t.state} (${t.failure})` : t.state.replace('_', ' '));
+      case 'state': return stateBadge(t.state, t.failure);
       case 'epoch': return `${t.epoch}/${t.epochs}`;
       case 'train_acc': case 'val_acc': case 'max_val_acc': return num(t[key], 2);
       case 's_per_epoch': return num(t[key], 2);
@@ -365,7 +369,7 @@
         if (!laidOut) layout();
         const l = t.line;
         if (t.sweep) crumbs(['sweeps', '/'], [t.sweep, `/sweeps/${enc(t.sweep)}`], [id]);
-        root.querySelector('.head').innerHTML = `<p><b>${esc(l.label)}</b> #${l.repeat} · ${badge(l.state, l.failure ? `${l.state} (${l.failure})` : l.state)}
+        root.querySelector('.head').innerHTML = `<p><b>${esc(l.label)}</b> #${l.repeat} · ${stateBadge(l.state, l.failure)}
           · epoch ${l.epoch}/${l.epochs}${l.eta_s != null ? ` · ETA ${duration(l.eta_s)}` : ''}
           ${vov.info.allow_cancel && l.cancellable ? ' <button class="cancel">cancel</button>' : ''}</p>
           ${l.message ? `<p class="msg">${esc(l.message)}</p>` : ''}${t.warnings.length ? `<p class="muted">warnings: ${esc(t.warnings.join('; '))}</p>` : ''}`;
@@ -394,7 +398,7 @@
           xLabel: 'epoch', xInteger: true, yLabel: 'loss',
         });
         root.querySelector('.epochs').innerHTML = hist.length ? `<table><thead><tr><th>epoch</th><th class="n">train loss</th><th class="n">train acc %</th><th class="n">val loss</th><th class="n">val acc %</th><th class="n">s</th><th class="n">data wait s</th></tr></thead><tbody>${hist.map((m) => `<tr><td>${m.epoch}</td><td class="n">${num(m.train_loss, 4)}</td><td class="n">${num(m.train_acc, 2)}</td><td class="n">${num(m.val_loss, 4)}</td><td class="n">${num(m.val_acc, 2)}</td><td class="n">${num(m.epoch_s, 2)}</td><td class="n">${num(m.data_wait_s, 3)}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">No epoch finished yet.</p>';
-        root.querySelector('.events').innerHTML = `<table><thead><tr><th>when</th><th>state</th><th>host</th><th>attempt</th><th>message</th></tr></thead><tbody>${t.events.map((e) => `<tr><td>${when(e.at_ms)}</td><td>${badge(e.state, e.failure ? `${e.state} (${e.failure})` : e.state)}</td><td>${esc(e.host)}</td><td class="n">${e.attempt}</td><td class="msg">${esc(e.message)}</td></tr>`).join('')}</tbody></table>`;
+        root.querySelector('.events').innerHTML = `<table><thead><tr><th>when</th><th>state</th><th>host</th><th>attempt</th><th>message</th></tr></thead><tbody>${t.events.map((e) => `<tr><td>${when(e.at_ms)}</td><td>${stateBadge(e.state, e.failure)}</td><td>${esc(e.host)}</td><td class="n">${e.attempt}</td><td class="msg">${esc(e.message)}</td></tr>`).join('')}</tbody></table>`;
         root.querySelector('.spec').textContent = JSON.stringify(t.config, null, 2);
         vov.timings.trial_ms = vov.timings.trial_ms || performance.now();
       },
