@@ -21,6 +21,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use thiserror::Error;
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use crate::cli::HostArgs;
 use crate::store::{ResultsStore, StoreError};
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     changes: watch::Receiver<u64>,
     /// Set when the dashboard closes: pages get their last update.
     closing: watch::Receiver<bool>,
+    /// The pages' event streams, which closing waits for.
+    streams: TaskTracker,
     /// Who may read.
     access: access::Access,
     /// Whether cancels are allowed, and with which host credentials.
@@ -106,17 +109,20 @@ pub struct Dashboard {
     server: tokio::task::JoinHandle<()>,
     stop: Arc<AtomicBool>,
     closing: watch::Sender<bool>,
+    streams: TaskTracker,
 }
 
-/// How long open pages get for their last update when the dashboard closes.
-const CLOSE_GRACE: Duration = Duration::from_millis(600);
+/// The longest open pages get for their last update when the dashboard
+/// closes; each stream ends sooner, once its page hung up on `closed`.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 impl Dashboard {
-    /// Gives open pages their last update and word that it was the last, then
-    /// stops serving.
+    /// Gives open pages their last update and word that it was the last,
+    /// waits until they got it (at most [`CLOSE_WAIT`]), then stops serving.
     pub async fn close(self) {
         let _ = self.closing.send(true);
-        tokio::time::sleep(CLOSE_GRACE).await;
+        self.streams.close();
+        let _ = tokio::time::timeout(CLOSE_WAIT, self.streams.wait()).await;
     }
 }
 
@@ -198,6 +204,7 @@ pub async fn start(opts: UiOptions) -> Result<Dashboard, UiError> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, changes) = watch::channel(0u64);
     let (closing_tx, closing) = watch::channel(false);
+    let streams = TaskTracker::new();
     let flag = stop.clone();
     std::thread::Builder::new()
         .name("vovctl-ui-watch".into())
@@ -217,6 +224,7 @@ pub async fn start(opts: UiOptions) -> Result<Dashboard, UiError> {
         store_path: opts.store.clone(),
         changes,
         closing,
+        streams: streams.clone(),
         access,
         allow_cancel: opts.allow_cancel,
         hosts: opts.hosts,
@@ -234,5 +242,6 @@ pub async fn start(opts: UiOptions) -> Result<Dashboard, UiError> {
         server,
         stop,
         closing: closing_tx,
+        streams,
     })
 }
