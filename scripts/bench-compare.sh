@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # vovd vs PyTorch vs Keras on the same CPU benchmark, side by side.
 #
-#   scripts/bench-compare.sh [MODEL...]      (default: vovnet-27-slim densenet-koshian-2)
+#   scripts/bench-compare.sh [MODEL...|all]  (default: vovnet-27-slim densenet-koshian-2;
+#                                             all: the eight presets `vovd models` lists)
 #
 # For each round and each model, back to back: `vovd bench --models M --threads T --json`,
 # then scripts/reference/bench.py for M under PyTorch, then under Keras; each run's
@@ -36,6 +37,11 @@ BENCH_ARGS=${BENCH_ARGS:-}
 BENCH_PY=$REPO/scripts/reference/bench.py
 
 if [ "$#" -gt 0 ]; then models=("$@"); else models=(vovnet-27-slim densenet-koshian-2); fi
+if [ "${models[*]}" = all ]; then
+  # The presets, from the one list vovd has (its `models --json`).
+  mapfile -t models < <("$VOVD" models --json | python3 -c 'import json, sys; [print(m["name"]) for m in json.load(sys.stdin)]') || true
+  if [ "${#models[@]}" -eq 0 ]; then echo "all: cannot list the presets with $VOVD models --json" >&2; exit 1; fi
+fi
 case "$ROUNDS" in '' | *[!0-9]* | 0) echo "ROUNDS must be a positive integer" >&2; exit 2 ;; esac
 
 runnable() { [ -x "$1" ] && [ ! -d "$1" ] || command -v "$1" >/dev/null 2>&1; }

@@ -11,6 +11,7 @@ use vov_spec::Preset;
 use super::CliError;
 use crate::runtime::fingerprint::Fingerprint;
 use crate::runtime::gpu::{self, DeviceLabel};
+use crate::runtime::peak::CpuPeak;
 use crate::runtime::threads;
 use crate::train::bench::{self, BenchOptions, BenchResult};
 
@@ -70,6 +71,9 @@ struct Machine {
     threads: usize,
     device: String,
     fingerprint: String,
+    /// The CPU's f32 peak over the benchmark's threads, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    peak: Option<CpuPeak>,
 }
 
 /// What `vovd bench --json` prints.
@@ -116,12 +120,24 @@ fn child(args: &BenchArgs, model: Preset, threads: usize) -> Result<BenchResult,
     serde_json::from_slice(&out.stdout).map_err(|e| CliError::Failed(format!("{model}: {e}")))
 }
 
+/// GFLOP/s of `flops` done in `ms` milliseconds.
+fn gflops(flops: u64, ms: f64) -> f64 {
+    if ms > 0.0 {
+        flops as f64 / ms / 1e6
+    } else {
+        0.0
+    }
+}
+
 fn print_table(report: &Report) -> Result<(), CliError> {
     let m = &report.machine;
     println!(
         "{} on {} ({}, {} threads, fingerprint {})",
         report.framework, m.cpu_model, m.device, m.threads, m.fingerprint
     );
+    if let Some(peak) = &m.peak {
+        println!("{peak}");
+    }
     let rows: Vec<Vec<String>> = report
         .results
         .iter()
@@ -134,6 +150,8 @@ fn print_table(report: &Report) -> Result<(), CliError> {
                 format!("{:.1}", r.batch32_images_per_s),
                 format!("{:.0}", r.peak_rss_bytes as f64 / 1048576.0),
                 format!("{:.3}", r.params as f64 / 1e6),
+                format!("{:.1}", gflops(r.train_step_flops, r.train_step_ms)),
+                format!("{:.1}", gflops(r.batch1_flops, r.batch1_p50_ms)),
             ]
         })
         .collect();
@@ -146,6 +164,8 @@ fn print_table(report: &Report) -> Result<(), CliError> {
             "batch-32 img/s",
             "peak MiB",
             "params M",
+            "train GFLOP/s",
+            "batch-1 GFLOP/s",
         ],
         &rows,
     )
@@ -176,6 +196,9 @@ pub(super) fn run(args: &BenchArgs) -> Result<ExitCode, CliError> {
             threads,
             device: fp.device_name,
             fingerprint: fp.id,
+            peak: matches!(args.device, DeviceLabel::Cpu)
+                .then(|| CpuPeak::detect(threads))
+                .flatten(),
         },
         results,
     };

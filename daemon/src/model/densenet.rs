@@ -10,7 +10,7 @@
 use candle_core::{Module, ModuleT, Result as CResult, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::layers::{global_avg_pool, BatchNorm, BnConfig, Conv2d, Dense};
+use super::layers::{global_avg_pool, BatchNorm, BnConfig, Conv2d, ConvBnRelu, Dense};
 use super::params::ParamBuilder;
 use super::ModelError;
 
@@ -109,20 +109,23 @@ impl DenseNetConfig {
 }
 
 /// BN -> ReLU -> conv 1x1 -> BN -> ReLU -> conv 3x3, concatenated to the input.
+/// The middle conv 1x1 -> BN -> ReLU is a CBR unit, so evaluation folds its
+/// BatchNorm into the convolution.
 #[derive(Debug, Clone)]
 struct DenseLayer {
     bn1: BatchNorm,
-    conv1: Conv2d,
-    bn2: BatchNorm,
+    bottleneck: ConvBnRelu,
     conv2: Conv2d,
 }
 
 impl DenseLayer {
     fn new(c_in: usize, cfg: &DenseNetConfig, bn: BnConfig, pb: &ParamBuilder) -> CResult<Self> {
+        let bn1 = BatchNorm::new(c_in, bn, &pb.pp("bn1"))?;
+        let conv1 = Conv2d::new(c_in, cfg.bottleneck, 1, &pb.pp("conv1"))?;
+        let bn2 = BatchNorm::new(cfg.bottleneck, bn, &pb.pp("bn2"))?;
         Ok(DenseLayer {
-            bn1: BatchNorm::new(c_in, bn, &pb.pp("bn1"))?,
-            conv1: Conv2d::new(c_in, cfg.bottleneck, 1, &pb.pp("conv1"))?,
-            bn2: BatchNorm::new(cfg.bottleneck, bn, &pb.pp("bn2"))?,
+            bn1,
+            bottleneck: ConvBnRelu::from_parts(conv1, bn2),
             conv2: Conv2d::new(cfg.bottleneck, cfg.growth_rate, 3, &pb.pp("conv2"))?,
         })
     }
@@ -131,8 +134,7 @@ impl DenseLayer {
 impl ModuleT for DenseLayer {
     fn forward_t(&self, xs: &Tensor, train: bool) -> CResult<Tensor> {
         let h = self.bn1.forward_relu_t(xs, train)?;
-        let h = self.conv1.forward(&h)?;
-        let h = self.bn2.forward_relu_t(&h, train)?;
+        let h = self.bottleneck.forward_t(&h, train)?;
         let h = self.conv2.forward(&h)?;
         Tensor::cat(&[xs, &h], 1)
     }

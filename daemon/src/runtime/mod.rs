@@ -6,5 +6,6 @@ pub mod gpu;
 pub mod heap;
 pub mod hugepages;
 pub mod memory;
+pub mod peak;
 pub mod seed;
 pub mod threads;

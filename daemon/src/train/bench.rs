@@ -15,6 +15,7 @@ use super::spec::TrainSpec;
 use super::timing;
 use vov_spec::Preset;
 
+use crate::model::ops::flops;
 use crate::model::{BnConfig, BuildOptions, InputShape, Model};
 use crate::runtime::{memory, seed};
 
@@ -66,6 +67,13 @@ pub struct BenchResult {
     pub batch32_images_per_s: f64,
     /// Peak resident memory of the process.
     pub peak_rss_bytes: u64,
+    /// Direct-convolution FLOPs of one training step (forward and both
+    /// gradients), see [`crate::model::ops::flops`].
+    #[serde(default)]
+    pub train_step_flops: u64,
+    /// Direct-convolution FLOPs of one batch-1 forward pass.
+    #[serde(default)]
+    pub batch1_flops: u64,
 }
 
 const SHAPE: InputShape = InputShape {
@@ -81,13 +89,14 @@ fn random_images(count: usize) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(0.0f32..1.0)).collect()
 }
 
-/// Milliseconds per training step after the warm-up.
+/// Milliseconds per training step after the warm-up, and the convolution
+/// FLOPs of one step.
 fn train_step_ms(
     model: &Model,
     spec: &TrainSpec,
     opts: &BenchOptions,
     device: &Device,
-) -> Result<f64, TrainError> {
+) -> Result<(f64, u64), TrainError> {
     let mut optimizer = Optimizer::new(model.params(), spec)?;
     let n = opts.batch_size;
     let x = Tensor::from_vec(
@@ -112,11 +121,26 @@ fn train_step_ms(
     }
     device.synchronize()?;
     let start = Instant::now();
-    for _ in 0..opts.train_steps {
-        step()?;
-    }
+    let (done, flops) = flops::counted(|| (0..opts.train_steps).try_for_each(|_| step()));
+    done?;
     device.synchronize()?;
-    Ok(start.elapsed().as_secs_f64() * 1e3 / opts.train_steps.max(1) as f64)
+    let steps = opts.train_steps.max(1);
+    Ok((
+        start.elapsed().as_secs_f64() * 1e3 / steps as f64,
+        flops / steps as u64,
+    ))
+}
+
+/// The convolution FLOPs of one batch-1 forward pass in inference mode.
+fn batch1_flops(model: &Model, device: &Device) -> Result<u64, TrainError> {
+    let x = Tensor::from_vec(
+        random_images(1),
+        (1, SHAPE.channels, SHAPE.height, SHAPE.width),
+        device,
+    )?;
+    let (y, flops) = flops::counted(|| model.forward_t(&x, false));
+    y?;
+    Ok(flops)
 }
 
 /// Measures `model` (a preset) on `device`.
@@ -133,7 +157,7 @@ pub fn run(model: Preset, opts: &BenchOptions, device: &Device) -> Result<BenchR
         },
     )?;
     let count = built.params().count();
-    let step_ms = train_step_ms(&built, &spec, opts, device)?;
+    let (step_ms, train_step_flops) = train_step_ms(&built, &spec, opts, device)?;
     let b1 = timing::batch1(&built, &random_images(opts.batch1_images), SHAPE, device)?;
     let b32 = timing::batched(
         &built,
@@ -152,6 +176,8 @@ pub fn run(model: Preset, opts: &BenchOptions, device: &Device) -> Result<BenchR
         batch1_p99_ms: b1.p99_ms,
         batch32_images_per_s: b32.images_per_s,
         peak_rss_bytes: memory::peak_rss_bytes().unwrap_or(0),
+        train_step_flops,
+        batch1_flops: batch1_flops(&built, device)?,
     })
 }
 
@@ -173,5 +199,13 @@ mod tests {
         assert!(r.train_images_per_s > 0.0 && r.train_step_ms > 0.0);
         assert!(r.batch1_p50_ms > 0.0 && r.batch1_p99_ms >= r.batch1_p50_ms);
         assert!(r.batch32_images_per_s > 0.0);
+        // A training step is a forward and two gradients of every
+        // convolution but the first's input gradient: 2x-3x a forward's work
+        // per image.
+        let per_image = r.train_step_flops / 4;
+        assert!(
+            per_image > 2 * r.batch1_flops && per_image < 3 * r.batch1_flops,
+            "{r:?}"
+        );
     }
 }

@@ -262,6 +262,15 @@ pub fn bn_train(xs: &Tensor, mean: &Tensor, var: &Tensor, p: BnParams<'_>) -> Re
     }
 }
 
+/// Evaluation-mode BatchNorm (and ReLU if asked) of `xs` with the moving
+/// statistics `mean` and `var`: on the CPU the training kernel's one-pass
+/// forward with no gradient recorded (evaluation never back-propagates), where
+/// candle's composed ops take three passes and a per-call affine.
+pub fn bn_eval(xs: &Tensor, mean: &Tensor, var: &Tensor, p: BnParams<'_>) -> Result<Tensor> {
+    let op = BnTrain::new(mean.to_vec1()?, &var.to_vec1::<f32>()?, p.eps, p.relu);
+    xs.contiguous()?.apply_op3_no_bwd(p.gamma, p.beta, &op)
+}
+
 /// The same composed from candle ops (any device; statistics recomputed with
 /// gradient tracking).
 pub fn bn_train_reference(xs: &Tensor, p: BnParams<'_>) -> Result<Tensor> {

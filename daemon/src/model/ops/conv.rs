@@ -21,7 +21,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::f32_slice;
+use super::{f32_slice, flops};
 use super::gemm::{matmul, MatMut, MatRef};
 use super::winograd::{self, Plan};
 
@@ -88,6 +88,12 @@ impl Geometry {
     /// Output channels.
     pub(super) fn out_channels(&self) -> usize {
         self.o
+    }
+
+    /// FLOPs of the direct convolution (forward, or either gradient): two per
+    /// multiply-add.
+    pub(super) fn flops(&self) -> u64 {
+        2 * (self.n * self.o * self.out_pixels() * self.ckk()) as u64
     }
 
     /// The Winograd plan of a 3x3 stride-1 "same" convolution on maps large enough.
@@ -284,9 +290,17 @@ fn unbatch_rows(m: &[f32], rows: usize, pixels: usize, images: &mut [f32]) {
     }
 }
 
+/// Whether `chunks` equal tasks keep `threads` threads busy to within an
+/// eighth: a whole number of rounds, or enough rounds that the last one's
+/// idle threads matter little.
+fn shares_evenly(chunks: usize, threads: usize) -> bool {
+    chunks >= threads && (chunks % threads == 0 || chunks >= 8 * threads)
+}
+
 /// Runs `f(index, out_chunk, scratch)` for every `per`-value chunk of `out` (one
-/// image's output, or one batch of images'), in parallel over chunks when there
-/// are enough, else in turn; `f` gets the thread count its multiply may use.
+/// image's output, or one batch of images'), in parallel over chunks when they
+/// share out evenly over the threads, else in turn, each on all threads; `f`
+/// gets the thread count its multiply may use.
 fn per_image(
     out: &mut [f32],
     per: usize,
@@ -294,8 +308,8 @@ fn per_image(
     f: impl Fn(usize, &mut [f32], &mut [f32], usize) + Sync + Send,
 ) {
     let threads = rayon::current_num_threads();
-    let images = out.len() / per.max(1);
-    if images >= threads && threads > 1 {
+    let chunks = out.len().div_ceil(per.max(1));
+    if threads > 1 && shares_evenly(chunks, threads) {
         out.par_chunks_mut(per)
             .enumerate()
             .for_each_init(|| vec![0f32; scratch], |buf, (i, o)| f(i, o, buf, 1));
@@ -342,6 +356,7 @@ impl Conv2dOp {
         g: &Geometry,
         epilogue: Option<Epilogue<'_>>,
     ) -> Vec<f32> {
+        flops::add(g.flops());
         if let Some(plan) = g.winograd() {
             return winograd::forward(x, k, &plan, epilogue);
         }
@@ -383,6 +398,7 @@ impl Conv2dOp {
     }
 
     fn grad_input(&self, dy: &[f32], k: &[f32], g: &Geometry) -> Vec<f32> {
+        flops::add(g.flops());
         if let Some(plan) = g.winograd() {
             return winograd::grad_input(dy, k, &plan);
         }
@@ -426,6 +442,7 @@ impl Conv2dOp {
     }
 
     fn grad_weight(&self, x: &[f32], dy: &[f32], g: &Geometry) -> Vec<f32> {
+        flops::add(g.flops());
         if let Some(plan) = g.winograd() {
             return winograd::grad_weight(x, dy, &plan);
         }

@@ -78,6 +78,17 @@ impl<'a> MatMut<'a> {
         }
     }
 
+    /// A `rows` x `cols` matrix whose rows start `row_stride` elements apart.
+    pub fn strided(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
+        MatMut {
+            data,
+            rows,
+            cols,
+            row_stride,
+            col_stride: 1,
+        }
+    }
+
     /// A column-major `rows` x `cols` matrix (the row-major `cols` x `rows` one,
     /// transposed).
     pub fn col_major(data: &'a mut [f32], rows: usize, cols: usize) -> Self {
@@ -91,11 +102,68 @@ impl<'a> MatMut<'a> {
     }
 }
 
+impl<'a> MatRef<'a> {
+    /// Rows `first..first + rows` (no copy).
+    fn rows(self, first: usize, rows: usize) -> Self {
+        MatRef {
+            data: &self.data[(first * self.row_stride).min(self.data.len())..],
+            rows,
+            ..self
+        }
+    }
+}
+
+/// Fewest rows of `c` per thread worth splitting a multiply by rows.
+const MIN_SPLIT_ROWS: usize = 32;
+
 /// `c = a · b` (or `c += a · b` with `accumulate`), on `threads` threads.
+///
+/// Several threads on a row-major `c` of enough rows each take a block of its
+/// rows with a one-threaded multiply: one fork and join per call, where the
+/// multiply's own parallel loop synchronises its threads at every block of
+/// its panels, which costs more than it shares out on the narrow products of
+/// batch-1 inference.
 ///
 /// # Panics
 /// When the shapes disagree or a view does not fit its slice: a bug in the caller.
 pub fn matmul(c: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool, threads: usize) {
+    let split = threads > 1
+        && a.rows == c.rows
+        && c.col_stride == 1
+        && c.row_stride >= c.cols
+        && c.rows >= threads * MIN_SPLIT_ROWS;
+    if !split {
+        return matmul_on(c, a, b, accumulate, threads);
+    }
+    let per = c.rows.div_ceil(threads);
+    let stride = c.row_stride;
+    let (rows, cols) = (c.rows, c.cols);
+    let mut rest = c.data;
+    rayon::scope(|scope| {
+        for first in (0..rows).step_by(per) {
+            let n = per.min(rows - first);
+            let take = if first + n == rows {
+                rest.len()
+            } else {
+                n * stride
+            };
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut(take);
+            rest = tail;
+            let c = MatMut {
+                data: block,
+                rows: n,
+                cols,
+                row_stride: stride,
+                col_stride: 1,
+            };
+            let a = a.rows(first, n);
+            scope.spawn(move |_| matmul_on(c, a, b, accumulate, 1));
+        }
+    });
+}
+
+/// [`matmul`] with the multiply's own parallelism.
+fn matmul_on(c: MatMut<'_>, a: MatRef<'_>, b: MatRef<'_>, accumulate: bool, threads: usize) {
     assert!(
         a.rows == c.rows && b.cols == c.cols && a.cols == b.rows,
         "matmul shapes: ({}x{}) · ({}x{}) -> ({}x{})",
@@ -222,6 +290,37 @@ mod tests {
             2,
         );
         assert!((0..m * n).all(|i| ct[(i % n) * m + i / n] == want[i]));
+    }
+
+    /// Split by rows on several threads (uneven blocks, rows wider than the
+    /// product, a transposed left side), the product is the same.
+    #[test]
+    fn a_row_split_multiply_matches_the_naive_product() {
+        let (m, k, n) = (3 * MIN_SPLIT_ROWS + 5, 11, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 - 6.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.25).collect();
+        let want = naive(&a, &b, m, k, n);
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        for threads in [2, 3] {
+            let stride = n + 2;
+            let mut c = vec![-1f32; m * stride];
+            pool.install(|| {
+                matmul(
+                    MatMut::strided(&mut c, m, n, stride),
+                    MatRef::row_major(&at, k, m).t(),
+                    MatRef::row_major(&b, k, n),
+                    false,
+                    threads,
+                )
+            });
+            for r in 0..m {
+                assert_eq!(&c[r * stride..][..n], &want[r * n..][..n], "row {r}");
+                if r + 1 < m {
+                    assert_eq!(&c[r * stride + n..][..2], &[-1.0, -1.0], "gap of row {r}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod batchnorm;
 pub mod channel;
 pub mod conv;
 pub mod conv_bias;
+pub mod flops;
 pub mod gemm;
 pub mod kernels;
 pub mod maxpool;
