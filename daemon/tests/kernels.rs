@@ -91,7 +91,7 @@ fn step(model: &Model, x: &Tensor, y: &Tensor) -> (f32, Vec<(String, Tensor)>) {
     (loss.to_scalar().unwrap(), per_param)
 }
 
-fn assert_same_gradients(preset: Preset, knobs: &ModelKnobs) {
+fn build(preset: Preset, knobs: &ModelKnobs) -> Model {
     let opts = BuildOptions {
         input: InputShape {
             channels: 3,
@@ -103,17 +103,26 @@ fn assert_same_gradients(preset: Preset, knobs: &ModelKnobs) {
         device: Device::Cpu,
         seed: 3,
     };
-    let model = Model::build(&ModelSpec::resolve(preset, knobs).unwrap(), &opts).unwrap();
-    // A fixed, irregular input (candle's CPU random numbers cannot be seeded).
-    let x = (Tensor::arange(0u32, 8 * 3 * 32 * 32, &Device::Cpu).unwrap())
+    Model::build(&ModelSpec::resolve(preset, knobs).unwrap(), &opts).unwrap()
+}
+
+/// A fixed, irregular input of `n` images (candle's CPU random numbers cannot
+/// be seeded).
+fn images(n: usize) -> Tensor {
+    (Tensor::arange(0u32, (n * 3 * 32 * 32) as u32, &Device::Cpu).unwrap())
         .to_dtype(DType::F32)
         .unwrap()
         .affine(0.731, 0.0)
         .unwrap()
         .sin()
         .unwrap()
-        .reshape((8, 3, 32, 32))
-        .unwrap();
+        .reshape((n, 3, 32, 32))
+        .unwrap()
+}
+
+fn assert_same_gradients(preset: Preset, knobs: &ModelKnobs) {
+    let model = build(preset, knobs);
+    let x = images(8);
     let y = Tensor::new(&[0u32, 1, 2, 3, 4, 5, 6, 7], &Device::Cpu).unwrap();
     let (loss, ours) = step(&model, &x, &y);
     let (ref_loss, theirs) = with_reference(|| step(&model, &x, &y));
@@ -166,6 +175,58 @@ fn tiny_densenet() -> ModelKnobs {
         stem_channels: Some(16),
         ..Default::default()
     }
+}
+
+/// Evaluation through the kernels (folded and fused BatchNorm, centre taps on
+/// 1x1 maps, multiplies split by rows) gives candle's outputs, at batch 1 and
+/// at a batch that shares out unevenly over the threads.
+fn assert_same_evaluation(preset: Preset, knobs: &ModelKnobs) {
+    let model = build(preset, knobs);
+    // Training passes move the moving statistics away from their start.
+    for _ in 0..2 {
+        model.forward_t(&images(6), true).unwrap();
+    }
+    for n in [1, 5] {
+        let x = images(n);
+        let ours = model.forward_t(&x, false).unwrap();
+        let theirs = with_reference(|| model.forward_t(&x, false)).unwrap();
+        let diff = (&ours - &theirs).unwrap().abs().unwrap().max_all().unwrap();
+        let scale = theirs.abs().unwrap().max_all().unwrap();
+        let (diff, scale) = (
+            diff.to_scalar::<f32>().unwrap(),
+            scale.to_scalar::<f32>().unwrap(),
+        );
+        assert!(
+            diff <= 1e-4 * scale.max(1.0),
+            "{preset} batch {n}: {diff} vs max {scale}"
+        );
+    }
+}
+
+/// Four stages, so that the last runs on 1x1 maps; 64 outputs, enough rows to
+/// split a multiply over two threads.
+fn deep_vovnet() -> ModelKnobs {
+    ModelKnobs {
+        stem: Some(vec![8, 8, 16]),
+        stage_widths: Some(vec![16, 16, 16, 16]),
+        stage_outputs: Some(vec![64, 64, 64, 64]),
+        osa_layers: Some(2),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn vovnet_evaluation_gives_candles_outputs() {
+    assert_same_evaluation(Preset::Vovnet27Slim, &deep_vovnet());
+}
+
+#[test]
+fn densenet_evaluation_gives_candles_outputs() {
+    let knobs = ModelKnobs {
+        bottleneck: Some(64),
+        ..tiny_densenet()
+    };
+    assert_same_evaluation(Preset::DensenetKoshian2, &knobs);
 }
 
 #[test]

@@ -7,10 +7,10 @@ use candle_core::{Module, ModuleT, Result, Tensor, Var, D};
 use serde::{Deserialize, Serialize};
 
 use super::ops::batchnorm::{bn_eval, bn_train, BnParams};
-use super::ops::kernels;
 use super::ops::channel::channel_stats;
 use super::ops::conv::Conv2dOp;
 use super::ops::conv_bias::{conv2d_bias, conv2d_bias_relu};
+use super::ops::kernels;
 use super::params::{ParamBuilder, ParamKind, ParamVersion};
 
 /// BatchNorm hyperparameters shared by every BN layer of a model.
@@ -401,7 +401,11 @@ mod tests {
                 let a = cbr.forward_t(x, false)?;
                 let b = unfolded(x)?;
                 let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
-                assert!(diff < 1e-4, "round {round}, {:?}: folded differs by {diff}", x.dims());
+                assert!(
+                    diff < 1e-4,
+                    "round {round}, {:?}: folded differs by {diff}",
+                    x.dims()
+                );
             }
         }
         Ok(())

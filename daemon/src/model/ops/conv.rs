@@ -21,9 +21,9 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{f32_slice, flops};
 use super::gemm::{matmul, MatMut, MatRef};
 use super::winograd::{self, Plan};
+use super::{f32_slice, flops};
 
 /// Fewest columns (output pixels) worth a multiply of their own; smaller maps are
 /// batched across images up to this many.

@@ -301,7 +301,10 @@ mod tests {
         let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.25).collect();
         let want = naive(&a, &b, m, k, n);
         let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
         for threads in [2, 3] {
             let stride = n + 2;
             let mut c = vec![-1f32; m * stride];
