@@ -294,7 +294,7 @@ fn unbatch_rows(m: &[f32], rows: usize, pixels: usize, images: &mut [f32]) {
 /// eighth: a whole number of rounds, or enough rounds that the last one's
 /// idle threads matter little.
 fn shares_evenly(chunks: usize, threads: usize) -> bool {
-    chunks >= threads && (chunks % threads == 0 || chunks >= 8 * threads)
+    chunks >= threads && (chunks.is_multiple_of(threads) || chunks >= 8 * threads)
 }
 
 /// Runs `f(index, out_chunk, scratch)` for every `per`-value chunk of `out` (one
