@@ -21,3 +21,4 @@ pub mod search;
 pub mod store;
 pub mod sweep;
 pub mod ui;
+pub mod weights;

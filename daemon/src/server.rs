@@ -112,6 +112,8 @@ fn manager_config(cfg: &DaemonConfig, slots: &[DeviceLabel]) -> Result<ManagerCo
         max_attempts: cfg.max_attempts,
         max_queued: cfg.max_queued,
         max_checkpoint_bytes: cfg.max_checkpoint_bytes,
+        max_weights_bytes: cfg.max_weights_bytes,
+        sweep_idle: cfg.sweep_idle,
         worker_exe: std::env::current_exe()?,
     })
 }

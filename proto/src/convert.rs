@@ -2,8 +2,8 @@
 //! specs, states, failure classes and data set states, both ways.
 
 use vov_spec::{
-    Augmentation, DatasetReport, DatasetState, DeviceRequirement, FailureClass, JobState, Measure,
-    ModelKnobs, Optimizer, SpecError, TrialSpec, TrialState, WdMode,
+    Augmentation, DatasetReport, DatasetState, DeviceRequirement, FailureClass, JobState,
+    KeepWeights, Measure, ModelKnobs, Optimizer, SpecError, TrialSpec, TrialState, WdMode,
 };
 
 use crate::pb;
@@ -147,6 +147,14 @@ fn limit(key: &str, v: Option<u64>) -> Result<Option<usize>, SpecError> {
         .transpose()
 }
 
+fn keep_weights_from_pb(v: &str) -> Result<KeepWeights, SpecError> {
+    if v.is_empty() {
+        return Ok(TrialSpec::default().keep_weights);
+    }
+    v.parse()
+        .map_err(|e: vov_spec::names::UnknownName| SpecError::new("keep_weights", e.to_string()))
+}
+
 impl From<&TrialSpec> for pb::TrialSpec {
     fn from(s: &TrialSpec) -> Self {
         pb::TrialSpec {
@@ -169,6 +177,7 @@ impl From<&TrialSpec> for pb::TrialSpec {
             measure_batch1: s.measure.batch1,
             measure_batch32: s.measure.batch32,
             device: device_to_pb(s.device) as i32,
+            keep_weights: s.keep_weights.as_str().to_string(),
         }
     }
 }
@@ -214,6 +223,7 @@ impl TryFrom<&pb::TrialSpec> for TrialSpec {
                 batch32: p.measure_batch32,
             },
             device: device_from_pb(p.device)?,
+            keep_weights: keep_weights_from_pb(&p.keep_weights)?,
         };
         spec.validate()?;
         Ok(spec)

@@ -11,6 +11,7 @@
 //! WORK/trials/ID/result-N.pb    the final Job of attempt N (written once, atomically)
 //! WORK/trials/ID/job            the batch job of the last attempt: `JOB ATTEMPT` (vovctl)
 //! WORK/trials/ID/checkpoint/    the trial's checkpoint, resumed by a requeued run
+//! WORK/trials/ID/weights.safetensors  the weights its keep_weights asks for
 //! WORK/trials/ID/log/           the batch system's stdout and stderr of each run
 //! ```
 //!
@@ -82,6 +83,11 @@ impl TrialDir {
     /// The checkpoint folder.
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint")
+    }
+
+    /// The kept weights (the spec's `keep_weights`).
+    pub fn weights(&self) -> PathBuf {
+        self.root.join("weights.safetensors")
     }
 
     /// The batch system's logs.

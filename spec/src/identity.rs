@@ -3,7 +3,8 @@
 //! A spec's canonical form lists `key=value` lines in key-name order: every key of
 //! the first key set that has a value (defaults included, as ids were first
 //! defined) and every later key only where it differs from its default, so adding
-//! a key with a default keeps every existing id. The trial id hashes that text with
+//! a key with a default keeps every existing id; keys outside the identity
+//! (`keep_weights`) never appear. The trial id hashes that text with
 //! the seed and the repeat index; the seed derives from the sweep seed, the
 //! configuration and the repeat index. The golden ids in the tests pin all of it.
 
@@ -13,6 +14,9 @@ use crate::keys::{KeyDef, KEYS};
 use crate::trial::TrialSpec;
 
 fn in_canonical(k: &KeyDef, spec: &TrialSpec) -> Option<String> {
+    if !k.identity {
+        return None;
+    }
     let v = (k.get)(spec)?;
     if k.since > 1 && Some(&v) == k.default_value().as_ref() {
         return None;
@@ -30,7 +34,7 @@ pub fn canonical(spec: &TrialSpec) -> String {
 }
 
 fn hex(bytes: &[u8], chars: usize) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..chars].to_string()
+    crate::digest::hex(bytes)[..chars].to_string()
 }
 
 /// Short hash of a configuration: its repeats share it, and local and collected

@@ -8,7 +8,8 @@
 use std::str::FromStr;
 
 use crate::names::{
-    Augmentation, DatasetName, DeviceRequirement, Family, Optimizer, Preset, Timing, WdMode,
+    Augmentation, DatasetName, DeviceRequirement, Family, KeepWeights, Optimizer, Preset, Timing,
+    WdMode,
 };
 use crate::trial::{Measure, TrialSpec};
 use crate::value::{Kind, Value};
@@ -36,12 +37,17 @@ pub struct KeyDef {
     pub family: Option<Family>,
     /// Whether every trial must give it.
     pub required: bool,
-    /// Whether it only says where a trial may run (not a training flag).
+    /// Whether it is for the host rather than the training (where a trial may run,
+    /// what the host keeps of it): not a `vovd train` flag.
     pub placement: bool,
     /// The key set version it joined: keys of version 1 are always in a trial's
     /// canonical form (as ids were first defined); later keys only when they
     /// differ from their default, so adding a key keeps every existing id.
     pub since: u32,
+    /// Whether it is part of a trial's identity (its canonical form, config id and
+    /// trial id); a key that only asks the host for something (which weights to
+    /// keep) is not, so setting it keeps every id.
+    pub identity: bool,
     /// Reads it.
     pub get: Getter,
     /// Writes it.
@@ -165,6 +171,7 @@ const fn key(
         required: false,
         placement: false,
         since: 1,
+        identity: true,
         get,
         set,
     }
@@ -286,6 +293,15 @@ pub const KEYS: &[KeyDef] = &[
         placement: true,
         ..key("device", Kind::Name { what: DeviceRequirement::WHAT, names: DeviceRequirement::NAMES }, "where it may run", |s| Some(nm(s.device.as_str())), |s, v| {
             s.device = name(v)?;
+            Ok(())
+        })
+    },
+    KeyDef {
+        placement: true,
+        identity: false,
+        since: 2,
+        ..key("keep_weights", Kind::Name { what: KeepWeights::WHAT, names: KeepWeights::NAMES }, "trained weights the host keeps when the trial ends: final (last epoch) or best (epoch of MaxValAcc); not part of the trial id, not a grid axis", |s| Some(nm(s.keep_weights.as_str())), |s, v| {
+            s.keep_weights = name(v)?;
             Ok(())
         })
     },

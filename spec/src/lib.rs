@@ -12,6 +12,7 @@
 //! default when an older record lacks it, so stored specs and checkpoints load.
 
 pub mod dataset;
+pub mod digest;
 pub mod identity;
 pub mod keys;
 pub mod knobs;
@@ -26,8 +27,8 @@ pub use dataset::DatasetReport;
 pub use keys::{KeyDef, KEYS};
 pub use knobs::ModelKnobs;
 pub use names::{
-    Augmentation, DatasetName, DeviceRequirement, Family, Optimizer, Preset, Timing, WdMode,
-    LOCAL_DATA_DIR,
+    Augmentation, DatasetName, DeviceRequirement, Family, KeepWeights, Optimizer, Preset, Timing,
+    WdMode, LOCAL_DATA_DIR,
 };
 pub use state::{DatasetState, FailureClass, JobState, TrialState};
 pub use trial::{Measure, TrialSpec};

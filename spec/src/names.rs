@@ -199,6 +199,18 @@ named!(
 );
 
 named!(
+    /// Which trained weights a trial keeps when it ends.
+    KeepWeights, "weights to keep", {
+        /// None: the weights go with the trial's checkpoints.
+        None => "none",
+        /// The weights after the last epoch.
+        Final => "final",
+        /// The weights at the epoch of the best validation accuracy (MaxValAcc).
+        Best => "best",
+    }
+);
+
+named!(
     /// Where a trial may run.
     DeviceRequirement, "device requirement", {
         /// Any device the host has (a GPU slot on a GPU host).

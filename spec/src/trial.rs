@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::knobs::ModelKnobs;
 use crate::names::{
-    Augmentation, DatasetName, DeviceRequirement, Optimizer, Preset, Timing, WdMode,
+    Augmentation, DatasetName, DeviceRequirement, KeepWeights, Optimizer, Preset, Timing, WdMode,
 };
 
 /// Which inference timings to take after training.
@@ -96,6 +96,8 @@ pub struct TrialSpec {
     pub measure: Measure,
     /// Where it may run.
     pub device: DeviceRequirement,
+    /// Which trained weights its host keeps when it ends (not part of its identity).
+    pub keep_weights: KeepWeights,
 }
 
 impl TrialSpec {
@@ -122,6 +124,7 @@ impl TrialSpec {
             val_limit: None,
             measure: Measure::default(),
             device: DeviceRequirement::Any,
+            keep_weights: KeepWeights::None,
         }
     }
 

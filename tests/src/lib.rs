@@ -9,6 +9,7 @@ pub mod browser;
 pub mod cli;
 pub mod datasets;
 pub mod http;
+pub mod relay;
 pub mod slurm;
 
 use std::io::{BufRead, BufReader};

@@ -1,13 +1,14 @@
 //! Flags shared by several verbs, and small output helpers.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use super::CliError;
 use crate::backend::BackendKind;
 use crate::hosts::{self, HostInputs, HostsConfig, Source};
+use crate::local::LocalDaemon;
 use crate::store::{ResultsStore, StoreError, SweepSettings};
 use crate::sweep::HostsDef;
 
@@ -103,6 +104,21 @@ impl HostArgs {
 pub(super) fn print(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Starts the local vovd that a local run of the store at `store_path` used (for
+/// `what`, named in the error when there was none).
+pub(super) fn local_daemon(store_path: &Path, what: &str) -> Result<LocalDaemon, CliError> {
+    let state = super::sweep::local_state_dir(store_path);
+    if !state.is_dir() {
+        return Err(CliError::Usage(format!(
+            "{what}: no hosts (--hosts, VOVCTL_HOSTS, the sweep file's [hosts], \
+             ~/.config/vov/hosts.toml) and no local vovd state at {}",
+            state.display()
+        )));
+    }
+    LocalDaemon::start(&state, Path::new(vov_spec::LOCAL_DATA_DIR), 1)
+        .map_err(|e| CliError::Connection(e.to_string()))
 }
 
 /// Where a sweep in the store runs (see [`target::resolve`](super::target::resolve)),

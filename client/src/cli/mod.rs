@@ -14,6 +14,7 @@ mod status;
 mod sweep;
 mod target;
 mod ui;
+mod weights;
 
 use std::process::ExitCode;
 
@@ -61,6 +62,8 @@ pub enum Command {
     Results(results::ResultsArgs),
     /// The published table (md, csv, json) and, with --out, SVG plots.
     Report(results::ReportArgs),
+    /// Fetch a trial's kept weights (safetensors) from its host.
+    Weights(weights::WeightsArgs),
     /// Serve a live web dashboard of the results store (sweeps, trials, curves).
     Ui(ui::UiArgs),
     /// Print shell completions.
@@ -129,6 +132,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Command::Results(args) => results::results(args).await,
             Command::Report(args) => results::report(args),
             Command::Ui(args) => ui::run(args).await,
+            Command::Weights(args) => weights::run(args).await,
             Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })

@@ -7,14 +7,13 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use vov_proto::pb;
 
-use super::common::{print, stored_target, HostArgs, StoreArgs};
+use super::common::{local_daemon, print, stored_target, HostArgs, StoreArgs};
 use super::target::Target;
 use super::{outcome, CliError};
 use crate::backend::grpc::request;
 use crate::backend::slurm::SlurmBackend;
 use crate::backend::Backend;
 use crate::hosts::{self, HostsConfig, Source};
-use crate::local::LocalDaemon;
 use crate::report::search::{history, Histories};
 use crate::report::{self, table, Report};
 use crate::search::SearchDef;
@@ -108,16 +107,7 @@ async fn collect(
     // No hosts: the local vovd a local run used, when there was one.
     let mut local = None;
     if source == Source::None {
-        let state = super::sweep::local_state_dir(store_path);
-        if !state.is_dir() {
-            return Err(CliError::Usage(format!(
-                "--collect: no hosts (--hosts, VOVCTL_HOSTS, the sweep file's [hosts], \
-                 ~/.config/vov/hosts.toml) and no local vovd state at {}",
-                state.display()
-            )));
-        }
-        let daemon = LocalDaemon::start(&state, Path::new(vov_spec::LOCAL_DATA_DIR), 1)
-            .map_err(|e| CliError::Connection(e.to_string()))?;
+        let daemon = local_daemon(store_path, "--collect")?;
         cfg = HostsConfig {
             urls: vec![daemon.url.clone()],
             ..HostsConfig::default()

@@ -182,6 +182,12 @@ fn grid(t: &toml::Table) -> Result<Vec<(&'static KeyDef, Vec<Setting>)>, SweepEr
     for (k, v) in t {
         let path = format!("grid.{k}");
         let def = key_def(&path, k)?;
+        if !def.identity {
+            return Err(SweepError::key(
+                path,
+                "cannot be a grid axis: it is not part of a trial's identity (set it in [base])",
+            ));
+        }
         let toml::Value::Array(items) = v else {
             let want = if is_list(def) {
                 "a list of lists"

@@ -103,6 +103,7 @@ fn bad_files_name_the_key() {
         ("name = \"x\"\nfoo = 1", "foo: unknown top-level key"),
         ("name = \"x\"\n[base]\nmodel = \"vovnet-39\"\nepochs = \"ten\"", "base.epochs: expected an integer"),
         ("name = \"x\"\n[base]\nmodel = \"vovnet-39\"\n[grid]\nlr = []", "grid.lr: empty grid"),
+        ("name = \"x\"\n[base]\nmodel = \"vovnet-39\"\n[grid]\nkeep_weights = [\"final\", \"best\"]", "grid.keep_weights: cannot be a grid axis"),
         ("name = \"x\"\n[base]\nmodel = \"alexnet\"", "base.model: unknown model 'alexnet'"),
         ("name = \"x\"\n[base]\nmodel = \"vovnet-39\"\nepochs = -5", "base.epochs: -5 is out of range"),
         ("name = \"x\"\n[base]\nmodel = \"vovnet-39\"\n[random]\nsamples = 2\nlr = { loguniform = [0, 0.1] }", "random.lr.loguniform: bounds must be above 0"),

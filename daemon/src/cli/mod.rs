@@ -5,6 +5,7 @@ mod bench;
 mod check_kernels;
 mod data;
 mod devices;
+mod evaluate;
 mod keys;
 mod logging;
 mod models;
@@ -26,6 +27,7 @@ pub use bench::BenchArgs;
 pub use check_kernels::CheckKernelsArgs;
 pub use data::{DataArgs, DataCommand, DataDirArgs, FetchArgs, ListArgs, VerifyArgs};
 pub use devices::DevicesArgs;
+pub use evaluate::EvaluateArgs;
 pub use models::ModelsArgs;
 pub use serve::{CheckConfigArgs, ConfigArgs, ServeArgs};
 pub use task::{DeviceChoice, TaskArgs};
@@ -63,6 +65,8 @@ pub enum Command {
     Devices(DevicesArgs),
     /// Measure training and inference speed of the benchmark models here.
     Bench(BenchArgs),
+    /// Validation accuracy and timings of kept weights (a file vov wrote), here.
+    Evaluate(EvaluateArgs),
     /// Check that the custom CPU kernels train like candle's reference ops.
     CheckKernels(CheckKernelsArgs),
     /// Install, verify and list the data sets on this host (`vovd data fetch cifar10`).
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Devices(args) => devices::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::CheckKernels(args) => check_kernels::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
         Command::Data(args) => data::run(&args),
         Command::Task(args) => task::run(&args),
         Command::Worker => worker::run(),

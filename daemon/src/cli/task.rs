@@ -91,6 +91,7 @@ pub(super) fn run(args: &TaskArgs) -> Result<ExitCode, CliError> {
     );
     let _lock = trial::lock_checkpoints(&dir.checkpoint())?;
     let checkpoint_dir = dir.checkpoint();
+    let weights_file = dir.weights();
     let known = request.as_ref().ok().cloned().unwrap_or(pb::SubmitRequest {
         trial_id,
         ..Default::default()
@@ -119,14 +120,17 @@ pub(super) fn run(args: &TaskArgs) -> Result<ExitCode, CliError> {
             return fail(&mut log, model, FailureClass::Crashed, e.to_string());
         }
     };
-    let opts = trial::options(
-        device,
-        label.to_string(),
-        threads,
-        args.data_dir.clone(),
-        checkpoint_dir,
-        stop,
-    );
+    let opts = TrainOptions {
+        weights_file: Some(weights_file),
+        ..trial::options(
+            device,
+            label.to_string(),
+            threads,
+            args.data_dir.clone(),
+            checkpoint_dir,
+            stop,
+        )
+    };
     let outcome = train(&spec, &opts, &mut log);
     let stop = *stopped.lock().unwrap_or_else(|e| e.into_inner());
     conclude(&mut log, &spec, outcome, stop, &env)

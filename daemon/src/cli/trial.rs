@@ -64,6 +64,7 @@ pub(super) fn options(
         data_dir: Some(data_dir),
         checkpoint_dir: Some(checkpoint_dir),
         checkpoint_every: 1,
+        weights_file: None,
         resume: resume.is_file().then_some(resume),
         stop_after: None,
         stop,

@@ -51,6 +51,7 @@ pub(super) fn run() -> Result<ExitCode, CliError> {
     let device = gpu::open(label).map_err(|e| CliError::Failed(e.to_string()))?;
     let opts = TrainOptions {
         stop_after: input.stop_after,
+        weights_file: input.weights_file.clone(),
         ..trial::options(
             device,
             input.device.clone(),

@@ -64,6 +64,9 @@ impl Sources {
 /// Default budget of paused trials' checkpoints: 20 GiB.
 const DEFAULT_MAX_CHECKPOINT_BYTES: u64 = 20 << 30;
 
+/// Default budget of kept weights: 50 GiB.
+const DEFAULT_MAX_WEIGHTS_BYTES: u64 = 50 << 30;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
@@ -79,6 +82,8 @@ struct Raw {
     client_ca: String,
     max_queued: u32,
     max_checkpoint_bytes: u64,
+    max_weights_bytes: u64,
+    sweep_idle_secs: u64,
     log_format: String,
     grace_period_secs: u64,
     max_attempts: u32,
@@ -103,6 +108,8 @@ fn builder(src: &Sources) -> Result<Config, config::ConfigError> {
         .set_default("client_ca", "")?
         .set_default("max_queued", 1000)?
         .set_default("max_checkpoint_bytes", DEFAULT_MAX_CHECKPOINT_BYTES)?
+        .set_default("max_weights_bytes", DEFAULT_MAX_WEIGHTS_BYTES)?
+        .set_default("sweep_idle_secs", 600)?
         .set_default("log_format", "plain")?
         .set_default("grace_period_secs", 30)?
         .set_default("max_attempts", 3)?
@@ -237,6 +244,8 @@ fn validate(raw: Raw) -> Result<DaemonConfig, ConfigError> {
         tls,
         max_queued: raw.max_queued as usize,
         max_checkpoint_bytes: raw.max_checkpoint_bytes,
+        max_weights_bytes: raw.max_weights_bytes,
+        sweep_idle: Duration::from_secs(raw.sweep_idle_secs),
         log_format,
         grace_period: Duration::from_secs(raw.grace_period_secs),
         max_attempts: raw.max_attempts,
@@ -373,6 +382,8 @@ mod tests {
             "client_ca",
             "max_queued",
             "max_checkpoint_bytes",
+            "max_weights_bytes",
+            "sweep_idle_secs",
             "log_format",
             "grace_period_secs",
             "max_attempts",

@@ -3,7 +3,8 @@
 //! [`DaemonConfig`] that cannot hold an invalid value.
 //!
 //! Keys: `listen`, `state_dir`, `data_dir`, `slots`, `threads_per_slot`, `devices`,
-//! `token_file`, `tls_cert`, `tls_key`, `client_ca`, `max_queued`, `max_checkpoint_bytes`, `log_format`,
+//! `token_file`, `tls_cert`, `tls_key`, `client_ca`, `max_queued`, `max_checkpoint_bytes`,
+//! `max_weights_bytes`, `sweep_idle_secs`, `log_format`,
 //! `grace_period_secs`, `max_attempts`, `lame_duck_ms`, and the connection keys
 //! `max_connections`, `idle_timeout_secs`, `keepalive_secs`, `keepalive_timeout_secs`.
 
@@ -97,6 +98,12 @@ pub struct DaemonConfig {
     pub max_queued: usize,
     /// Most bytes the checkpoints of paused trials may take together (0: no limit).
     pub max_checkpoint_bytes: u64,
+    /// Most bytes kept weights may take together; the oldest a sweep no longer
+    /// needs go first (0: no limit).
+    pub max_weights_bytes: u64,
+    /// How long after its last job here ended a sweep still counts as running,
+    /// its weights spared by `max_weights_bytes`.
+    pub sweep_idle: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// How long a worker may take to checkpoint and stop after SIGTERM.
@@ -186,6 +193,8 @@ impl DaemonConfig {
             "max_checkpoint_bytes",
             self.max_checkpoint_bytes.to_string(),
         );
+        out += &line("max_weights_bytes", self.max_weights_bytes.to_string());
+        out += &line("sweep_idle_secs", self.sweep_idle.as_secs().to_string());
         out += &line(
             "log_format",
             format!(
@@ -212,6 +221,16 @@ impl DaemonConfig {
     pub fn checkpoint_dir(&self, trial_id: &str) -> PathBuf {
         checkpoint_dir(&self.state_dir, trial_id)
     }
+}
+
+/// Where kept weights live under a state directory.
+pub fn weights_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("weights")
+}
+
+/// Where a trial's kept weights live under a state directory.
+pub fn weights_file(state_dir: &Path, trial_id: &str) -> PathBuf {
+    crate::train::weights::file_in(&weights_dir(state_dir), trial_id)
 }
 
 /// Where a trial's checkpoints live under a state directory.

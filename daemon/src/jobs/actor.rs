@@ -179,10 +179,14 @@ impl Actor {
         let id = job.trial_id.clone();
         if let Some(existing) = db(&self.store, move |s| s.get(&id)).await? {
             // The submitted message first: a float read back from the resolved
-            // JSON may differ from the submitted one in its last bit.
+            // JSON may differ from the submitted one in its last bit. Which
+            // weights to keep is not part of a trial's identity: the job keeps its
+            // own.
             let same = existing.spec == job.spec_proto
-                || serde_json::from_str::<TrainSpec>(&existing.resolved)
-                    .is_ok_and(|s| s == job.spec);
+                || serde_json::from_str::<TrainSpec>(&existing.resolved).is_ok_and(|mut s| {
+                    s.trial.keep_weights = job.spec.trial.keep_weights;
+                    s == job.spec
+                });
             if !same {
                 return Err(JobError::Conflict(job.trial_id));
             }
@@ -394,6 +398,7 @@ impl Actor {
             checkpoint_dir: self.cfg.checkpoint_dir(id),
             corrupt_dir: Some(self.cfg.state_dir.join(CORRUPT_DIR)),
             stop_after: (row.stop_after > 0).then_some(row.stop_after as usize),
+            weights_file: Some(self.cfg.weights_file(id)),
         };
         let pid = match supervisor::spawn(&self.cfg.worker_exe, &input, id, self.notes_tx.clone())
             .await

@@ -80,6 +80,13 @@ pub fn result(r: &TrainRecord) -> pb::TrialResult {
         warnings: r.warnings.clone(),
         version: r.version.clone(),
         resolved_spec_json: serde_json::to_string(&r.spec).unwrap_or_default(),
+        weights: r.weights.as_ref().map(|w| pb::KeptWeights {
+            kept: w.kept.as_str().to_string(),
+            epoch: w.epoch as u32,
+            val_acc: w.val_acc,
+            bytes: w.bytes,
+            sha256: w.sha256.clone(),
+        }),
     }
 }
 

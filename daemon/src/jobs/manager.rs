@@ -33,6 +33,10 @@ pub struct ManagerConfig {
     pub max_queued: usize,
     /// Most bytes paused trials' checkpoints may take together (0: no limit).
     pub max_checkpoint_bytes: u64,
+    /// Most bytes kept weights may take together (0: no limit).
+    pub max_weights_bytes: u64,
+    /// How long after its last job here ended a sweep's weights stay spared.
+    pub sweep_idle: Duration,
     /// The binary whose `worker` subcommand runs a trial (this one).
     pub worker_exe: PathBuf,
 }
@@ -41,6 +45,11 @@ impl ManagerConfig {
     /// Where a trial's checkpoints live.
     pub fn checkpoint_dir(&self, trial_id: &str) -> PathBuf {
         crate::config::checkpoint_dir(&self.state_dir, trial_id)
+    }
+
+    /// Where a trial's kept weights live.
+    pub fn weights_file(&self, trial_id: &str) -> PathBuf {
+        crate::config::weights_file(&self.state_dir, trial_id)
     }
 }
 
@@ -130,6 +139,7 @@ pub(super) enum Command {
 pub struct JobManager {
     tx: mpsc::Sender<Command>,
     store: Store,
+    state_dir: PathBuf,
 }
 
 impl JobManager {
@@ -137,10 +147,15 @@ impl JobManager {
     /// from their checkpoints, or failed after `max_attempts`) and starts the actor.
     pub async fn start(cfg: ManagerConfig, store: Store) -> Result<Self, JobError> {
         let (tx, rx) = mpsc::channel(256);
+        let state_dir = cfg.state_dir.clone();
         let mut actor = Actor::new(cfg, store.clone(), tx.clone());
         actor.recover().await?;
         tokio::spawn(actor.run(rx));
-        Ok(JobManager { tx, store })
+        Ok(JobManager {
+            tx,
+            store,
+            state_dir,
+        })
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, JobError> {
@@ -192,5 +207,10 @@ impl JobManager {
     /// The store, for reads.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Where a trial's kept weights live.
+    pub fn weights_file(&self, trial_id: &str) -> PathBuf {
+        crate::config::weights_file(&self.state_dir, trial_id)
     }
 }

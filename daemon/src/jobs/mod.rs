@@ -9,6 +9,7 @@ mod manager;
 pub mod plain;
 pub mod progress;
 pub mod protocol;
+pub mod retention;
 pub mod state;
 pub mod supervisor;
 

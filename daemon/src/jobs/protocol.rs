@@ -30,6 +30,9 @@ pub struct WorkerInput {
     /// `stop_after`); run to the end when unset.
     #[serde(default)]
     pub stop_after: Option<usize>,
+    /// Where the weights the spec's `keep_weights` asks for go.
+    #[serde(default)]
+    pub weights_file: Option<PathBuf>,
 }
 
 /// Why a worker stopped without a result, as it reports it.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod convert;
 pub mod error;
 pub mod host;
+pub mod weights;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -194,6 +195,19 @@ impl Trainer for TrainerService {
             tx,
         ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type WeightsStream = weights::ChunkStream;
+
+    async fn weights(
+        &self,
+        req: Request<pb::WeightsRequest>,
+    ) -> Result<Response<Self::WeightsStream>, Status> {
+        let r = req.into_inner();
+        convert::check_id("trial_id", &r.trial_id, false)?;
+        let path = self.jobs.weights_file(&r.trial_id);
+        let stream = weights::stream(self.store(), path, &r.trial_id, r.offset).await?;
+        Ok(Response::new(stream))
     }
 
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::Job>, Status> {

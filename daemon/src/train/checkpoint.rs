@@ -89,15 +89,20 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(code) if code == libc::ENOSPC || code == libc::EDQUOT)
 }
 
-/// A failed write of `path`: [`TrainError::DiskFull`] when the disk is full.
-fn write_err(path: &Path, e: std::io::Error) -> TrainError {
+/// A failed write of `path`: [`TrainError::DiskFull`] when the disk is full, else
+/// `other(path, reason)`.
+fn write_failure(
+    path: &Path,
+    e: std::io::Error,
+    other: fn(&Path, String) -> TrainError,
+) -> TrainError {
     if is_disk_full(&e) {
         TrainError::DiskFull {
             path: path.to_path_buf(),
             reason: e.to_string(),
         }
     } else {
-        err(path, e)
+        other(path, e.to_string())
     }
 }
 
@@ -116,24 +121,37 @@ pub fn save(
     params: &BTreeMap<String, Tensor>,
     optimizer: &BTreeMap<String, Tensor>,
 ) -> Result<(), TrainError> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| write_err(path, e))?;
-    }
     let json = serde_json::to_string(meta).map_err(|e| err(path, e))?;
     let tensors: Vec<(String, &Tensor)> = params
         .iter()
         .map(|(k, v)| (format!("param/{k}"), v))
         .chain(optimizer.iter().map(|(k, v)| (format!("opt/{k}"), v)))
         .collect();
-    let metadata = HashMap::from([(META_KEY.to_string(), json)]);
+    write_file(path, tensors, (META_KEY, json), err)
+}
+
+/// Writes `tensors` with the metadata entry `meta` to `path` (through a temporary
+/// sibling and a rename) and syncs it; a full disk is [`TrainError::DiskFull`],
+/// any other failure `other(path, reason)`.
+pub(super) fn write_file(
+    path: &Path,
+    tensors: Vec<(String, &Tensor)>,
+    meta: (&str, String),
+    other: fn(&Path, String) -> TrainError,
+) -> Result<(), TrainError> {
+    let fail = |e: std::io::Error| write_failure(path, e, other);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let metadata = HashMap::from([(meta.0.to_string(), meta.1)]);
     safetensors::serialize_to_file(tensors, Some(metadata), path).map_err(|e| match e {
-        safetensors::SafeTensorError::IoError(io) => write_err(path, io),
-        other => err(path, other),
+        safetensors::SafeTensorError::IoError(io) => fail(io),
+        e => other(path, e.to_string()),
     })?;
     // Make the rename durable before anyone relies on the file.
     std::fs::File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(|e| write_err(path, e))
+        .map_err(fail)
 }
 
 /// Reads a checkpoint onto `device`; any flaw is [`TrainError::Unusable`].
@@ -235,7 +253,11 @@ mod tests {
         assert!(!is_disk_full(&std::io::Error::from_raw_os_error(
             libc::EACCES
         )));
-        let e = write_err(Path::new("/s/checkpoints/t/checkpoint.safetensors"), full);
+        let e = write_failure(
+            Path::new("/s/checkpoints/t/checkpoint.safetensors"),
+            full,
+            err,
+        );
         assert!(matches!(e, TrainError::DiskFull { .. }), "{e}");
         assert!(
             e.to_string()

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 use super::checkpoint::EpochPosition;
 use super::metrics::{EpochMetrics, Running};
@@ -13,6 +13,7 @@ use super::trainer::Run;
 use super::{StopRequest, TrainError, TrainEvent};
 use crate::data::loader::{batch_count, BatchStream, PassSpec};
 use crate::data::{Batch, Split};
+use crate::model::{InputShape, Model};
 use vov_spec::WdMode;
 
 impl Run<'_, '_> {
@@ -95,21 +96,9 @@ impl Run<'_, '_> {
         })
     }
 
-    fn batch_tensors(&self, batch: Batch) -> Result<(Tensor, Tensor), TrainError> {
-        let n = batch.len();
-        let s = self.shape;
-        let x = Tensor::from_vec(
-            batch.images,
-            (n, s.channels, s.height, s.width),
-            &self.opts.device,
-        )?;
-        let y = Tensor::from_vec(batch.labels, n, &self.opts.device)?;
-        Ok((x, y))
-    }
-
     /// One optimizer step; returns the batch's mean loss and correct predictions.
     fn train_step(&mut self, batch: Batch) -> Result<(f64, usize), TrainError> {
-        let (x, y) = self.batch_tensors(batch)?;
+        let (x, y) = batch_tensors(batch, self.shape, &self.opts.device)?;
         let logits = self.model.forward_t(&x, true)?;
         let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
         let objective = match self.spec.wd_mode() {
@@ -127,18 +116,71 @@ impl Run<'_, '_> {
     /// The validation pass. Only a cancel stops it: an interrupt waits for this
     /// short pass and the epoch's checkpoint.
     fn evaluate(&self, val: &Arc<Split>, epoch: usize) -> Result<Running, TrainError> {
-        let mut stream = BatchStream::spawn(
-            val.clone(),
-            self.shape,
-            PassSpec::eval(self.spec.batch_size),
-        );
+        let pass = Validation {
+            model: &self.model,
+            shape: self.shape,
+            batch_size: self.spec.batch_size,
+            device: &self.opts.device,
+        };
+        pass.run(val, &|| self.opts.stop.get() == StopRequest::Cancel)
+            .map_err(|e| match e {
+                ValidationError::Cancelled => TrainError::Cancelled { epochs_done: epoch },
+                ValidationError::Train(e) => e,
+            })
+    }
+}
+
+/// A validation pass of a model over a split: what every epoch ends with, and
+/// what an evaluation of kept weights repeats (same batches, same kernels, so the
+/// same accuracy).
+pub struct Validation<'m> {
+    /// The model, run in inference mode.
+    pub model: &'m Model,
+    /// The split's image shape.
+    pub shape: InputShape,
+    /// Images per batch (the trial's batch size).
+    pub batch_size: usize,
+    /// Where the model's parameters live.
+    pub device: &'m Device,
+}
+
+/// Why a validation pass ended without its figures.
+#[derive(Debug)]
+pub enum ValidationError {
+    /// Its `cancelled` check said so between batches.
+    Cancelled,
+    /// The model failed.
+    Train(TrainError),
+}
+
+impl From<TrainError> for ValidationError {
+    fn from(e: TrainError) -> Self {
+        ValidationError::Train(e)
+    }
+}
+
+impl From<candle_core::Error> for ValidationError {
+    fn from(e: candle_core::Error) -> Self {
+        ValidationError::Train(e.into())
+    }
+}
+
+impl Validation<'_> {
+    /// Loss and accuracy over `val`, checking `cancelled` before each batch.
+    pub fn run(
+        &self,
+        val: &Arc<Split>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Running, ValidationError> {
+        let mut stream =
+            BatchStream::spawn(val.clone(), self.shape, PassSpec::eval(self.batch_size));
         let mut running = Running::default();
         while let Some(batch) = stream.next_batch() {
-            if self.opts.stop.get() == StopRequest::Cancel {
-                return Err(TrainError::Cancelled { epochs_done: epoch });
+            if cancelled() {
+                return Err(ValidationError::Cancelled);
             }
             let n = batch.len();
-            let (x, y) = self.batch_tensors(batch)?;
+            let (x, y) = batch_tensors(batch, self.shape, self.device)?;
             let logits = self.model.forward_t(&x, false)?;
             let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
             running.add(
@@ -149,6 +191,18 @@ impl Run<'_, '_> {
         }
         Ok(running)
     }
+}
+
+/// A batch as image and label tensors on `device`.
+fn batch_tensors(
+    batch: Batch,
+    s: InputShape,
+    device: &Device,
+) -> Result<(Tensor, Tensor), TrainError> {
+    let n = batch.len();
+    let x = Tensor::from_vec(batch.images, (n, s.channels, s.height, s.width), device)?;
+    let y = Tensor::from_vec(batch.labels, n, device)?;
+    Ok((x, y))
 }
 
 /// Number of rows of `logits` whose argmax equals the label in `y`.

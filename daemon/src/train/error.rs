@@ -28,6 +28,14 @@ pub enum TrainError {
         /// What went wrong.
         reason: String,
     },
+    /// Kept weights could not be written or read.
+    #[error("kept weights {}: {reason}", path.display())]
+    Weights {
+        /// The weights file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A checkpoint could not be written because its disk (or the user's quota)
     /// is full.
     #[error("cannot write checkpoint {}: {reason}", path.display())]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What one epoch produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// Epoch number, from 1.
     pub epoch: usize,

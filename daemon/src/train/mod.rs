@@ -10,6 +10,7 @@ pub mod bench;
 pub mod checkpoint;
 mod epoch;
 pub mod error;
+pub mod evaluate;
 pub mod kernel_check;
 mod legacy;
 pub mod metrics;
@@ -18,6 +19,7 @@ pub mod record;
 pub mod spec;
 pub mod timing;
 mod trainer;
+pub mod weights;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+pub use epoch::{Validation, ValidationError};
 pub use error::TrainError;
 pub use metrics::EpochMetrics;
 pub use record::TrainRecord;
@@ -146,6 +149,9 @@ pub struct TrainOptions {
     pub checkpoint_dir: Option<PathBuf>,
     /// Write a checkpoint every N epochs (and after the last one).
     pub checkpoint_every: usize,
+    /// Where the weights the spec's `keep_weights` asks for go; none are kept when
+    /// `None`.
+    pub weights_file: Option<PathBuf>,
     /// Resume from this checkpoint (file, or directory holding one).
     pub resume: Option<PathBuf>,
     /// Pause after this many epochs (fewer than the spec's) with a checkpoint
@@ -166,6 +172,7 @@ impl TrainOptions {
             data_dir: None,
             checkpoint_dir: None,
             checkpoint_every: 1,
+            weights_file: None,
             resume: None,
             stop_after: None,
             stop: StopFlag::default(),

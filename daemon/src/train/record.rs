@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::metrics::EpochMetrics;
 use super::spec::TrainSpec;
 use super::timing::{Batch1Timing, BatchTiming};
+use super::weights::WeightsInfo;
 use crate::model::ParamCount;
 use crate::runtime::fingerprint::Fingerprint;
 
@@ -62,4 +63,7 @@ pub struct TrainRecord {
     pub warnings: Vec<String>,
     /// vovd version.
     pub version: String,
+    /// The weights kept on the host (the spec's `keep_weights`), if any.
+    #[serde(default)]
+    pub weights: Option<WeightsInfo>,
 }

@@ -88,7 +88,8 @@ impl TrainSpec {
     }
 
     /// What a resume compares: the trial without what a resume may change (its
-    /// epochs and timings) and with the weight decay mode resolved, and the model.
+    /// epochs, timings, device and kept weights) and with the weight decay mode
+    /// resolved, and the model.
     fn resume_key(&self) -> (TrialSpec, &ModelSpec) {
         let defaults = TrialSpec::default();
         let mut t = self.trial.clone();
@@ -96,6 +97,7 @@ impl TrainSpec {
         t.measure = defaults.measure;
         t.knobs = defaults.knobs;
         t.device = defaults.device;
+        t.keep_weights = defaults.keep_weights;
         t.wd_mode = Some(self.trial.wd_mode());
         (t, &self.model)
     }

@@ -9,7 +9,10 @@ use super::metrics::{best_val, median, EpochMetrics};
 use super::optimizer::Optimizer;
 use super::record::TrainRecord;
 use super::spec::TrainSpec;
+use vov_spec::KeepWeights;
+
 use super::timing;
+use super::weights::{self, WeightsInfo, WeightsMeta};
 use super::{StopRequest, TrainError, TrainEvent, TrainOptions};
 use crate::data::loader::batch_count;
 use crate::data::{self, Dataset, LoadOptions, Split};
@@ -63,6 +66,7 @@ pub fn run_with_data(
         spec,
         opts,
         shape: data.shape,
+        classes: data.classes,
         optimizer: Optimizer::new(model.params(), spec)?,
         model,
         history: Vec::new(),
@@ -99,6 +103,7 @@ pub fn run_with_data(
             "epoch done"
         );
         run.history.push(metrics.clone());
+        run.keep_weights()?;
         (run.observer)(&TrainEvent::Epoch(metrics));
         let pause = pause_at == Some(epoch + 1);
         if pause || run.checkpoint_due(epoch + 1) {
@@ -111,7 +116,9 @@ pub fn run_with_data(
         }
     }
     let (batch1, batch32) = run.timings(&val)?;
+    let weights = run.kept_weights()?;
     Ok(run.record(RecordInputs {
+        weights,
         train_images: train.len(),
         val_images: val.len(),
         resumed_from_epoch,
@@ -127,6 +134,7 @@ pub(super) struct Run<'a, 'o> {
     pub(super) spec: &'a TrainSpec,
     pub(super) opts: &'a TrainOptions,
     pub(super) shape: InputShape,
+    pub(super) classes: usize,
     pub(super) model: Model,
     pub(super) optimizer: Optimizer,
     pub(super) history: Vec<EpochMetrics>,
@@ -141,6 +149,7 @@ struct RecordInputs {
     warnings: Vec<String>,
     batch1: Option<timing::Batch1Timing>,
     batch32: Option<timing::BatchTiming>,
+    weights: Option<WeightsInfo>,
 }
 
 impl Run<'_, '_> {
@@ -234,6 +243,37 @@ impl Run<'_, '_> {
         Ok(())
     }
 
+    /// Writes the weights the spec keeps when the epoch just finished calls for it.
+    fn keep_weights(&self) -> Result<(), TrainError> {
+        let (Some(path), Some(last)) = (&self.opts.weights_file, self.history.last()) else {
+            return Ok(());
+        };
+        let kept = self.spec.trial.keep_weights;
+        if !weights::due(kept, &self.history, self.spec.epochs) {
+            return Ok(());
+        }
+        let meta = WeightsMeta {
+            format: 1,
+            kept,
+            epoch: last.epoch,
+            val_acc: last.val_acc,
+            spec: self.spec.clone(),
+            params: self.model.params().count(),
+            input: self.shape,
+            classes: self.classes,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        weights::save(path, &meta, &self.model.params().tensors()?)
+    }
+
+    /// The listing of the weights this run kept, if it keeps any.
+    fn kept_weights(&self) -> Result<Option<WeightsInfo>, TrainError> {
+        match &self.opts.weights_file {
+            Some(path) if self.spec.trial.keep_weights != KeepWeights::None => weights::info(path),
+            _ => Ok(None),
+        }
+    }
+
     /// Stops before an inference timing when asked; the checkpoint after the last
     /// epoch lets a resumed run go straight to the timings.
     fn timing_gate(&self, phase: &str) -> Result<(), TrainError> {
@@ -321,6 +361,7 @@ impl Run<'_, '_> {
             warnings: inputs.warnings,
             version: env!("CARGO_PKG_VERSION").to_string(),
             history: self.history,
+            weights: inputs.weights,
         }
     }
 }

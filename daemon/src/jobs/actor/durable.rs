@@ -209,6 +209,7 @@ impl Actor {
             After::Final | After::Pause => {
                 if done.after == After::Final {
                     self.remove_checkpoints(id);
+                    self.trim_weights(id);
                 }
                 self.channels.remove(id);
                 self.seqs.remove(id);

@@ -1,11 +1,12 @@
-//! The disk budget of kept checkpoints: paused jobs hold theirs until they are
-//! continued or cancelled, and together they may take at most
-//! `max_checkpoint_bytes`.
+//! The disk budgets: paused jobs hold their checkpoints until they are continued
+//! or cancelled, and together they may take at most `max_checkpoint_bytes`; kept
+//! weights are trimmed to `max_weights_bytes` when a job ends (`retention`).
 
 use std::path::{Path, PathBuf};
 
 use super::{db, Actor};
 use crate::jobs::manager::JobError;
+use crate::jobs::retention;
 use crate::jobs::state::JobState;
 use crate::store::ListQuery;
 
@@ -28,6 +29,25 @@ impl Actor {
         let dirs = others.map(|j| self.cfg.checkpoint_dir(&j.trial_id));
         let total = bytes(dirs.chain([self.cfg.checkpoint_dir(id)]));
         Ok((total > budget).then(|| over(total, budget)))
+    }
+
+    /// Applies `max_weights_bytes` to the kept weights now that job `id` ended,
+    /// on the blocking pool (it reads the store and removes files).
+    pub(super) fn trim_weights(&self, id: &str) {
+        let budget = retention::Budget {
+            max_bytes: self.cfg.max_weights_bytes,
+            sweep_idle: self.cfg.sweep_idle,
+        };
+        if budget.max_bytes == 0 {
+            return;
+        }
+        let (store, cfg, id) = (self.store.clone(), self.cfg.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let dir = crate::config::weights_dir(&cfg.state_dir);
+            if let Err(e) = retention::trim(&store, &dir, budget, &id, |t| cfg.weights_file(t)) {
+                tracing::warn!(error = %e, "could not apply max_weights_bytes");
+            }
+        });
     }
 
     /// Removes a job's checkpoints (none there is fine).

@@ -1,0 +1,226 @@
+//! Fetching a trial's kept weights from its host: the `Weights` stream written to
+//! a `.part` file beside the destination, resumed from the bytes received when
+//! the stream is cut, checked against the SHA-256 the host lists, and renamed into
+//! place only when it matches. A mismatch removes the part file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use tokio_stream::StreamExt;
+use vov_proto::pb;
+use vov_spec::digest::Sha256Hex;
+
+use crate::hosts::Client;
+
+/// Calls of `Weights` one fetch makes before it gives up on a cut stream.
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// A fetched weights file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// Where it is.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// Its SHA-256, lowercase hex (the one the host listed).
+    pub sha256: String,
+    /// Calls it took (more than 1 when a stream was cut and resumed).
+    pub attempts: u32,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, Error)]
+pub enum FetchError {
+    /// The host refused: no such trial, no weights kept, the file gone.
+    #[error("{0}")]
+    Refused(String),
+    /// The stream kept breaking.
+    #[error("the transfer broke {attempts} times; last: {last}")]
+    Broken {
+        /// Calls made.
+        attempts: u32,
+        /// The last reason.
+        last: String,
+    },
+    /// The bytes received do not hash to the listed SHA-256 (the part file is
+    /// removed).
+    #[error("the weights received hash to {got}, the host lists {want}: rejected")]
+    Corrupt {
+        /// The listed digest.
+        want: String,
+        /// The received bytes' digest.
+        got: String,
+    },
+    /// The stream's chunks do not line up (another file under the same trial).
+    #[error("the host sent {0}")]
+    Inconsistent(String),
+    /// Writing the file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// The bytes received so far and what the host says the whole file is.
+struct Progress {
+    file: std::fs::File,
+    part: PathBuf,
+    offset: u64,
+    hasher: Sha256Hex,
+    total: Option<(u64, String)>,
+}
+
+impl Progress {
+    fn io(&self, source: std::io::Error) -> FetchError {
+        FetchError::Io {
+            path: self.part.clone(),
+            source,
+        }
+    }
+
+    /// Appends one chunk after checking it continues the file the earlier
+    /// chunks belong to.
+    fn take(&mut self, c: pb::WeightsChunk) -> Result<(), FetchError> {
+        let whole = (c.total_bytes, c.sha256);
+        match &self.total {
+            Some(t) if *t != whole => {
+                return Err(FetchError::Inconsistent(format!(
+                    "a chunk of a different file ({} bytes, {}) than before ({} bytes, {})",
+                    whole.0, whole.1, t.0, t.1
+                )))
+            }
+            Some(_) => {}
+            None => self.total = Some(whole),
+        }
+        if c.offset != self.offset {
+            return Err(FetchError::Inconsistent(format!(
+                "a chunk at byte {} when byte {} was due",
+                c.offset, self.offset
+            )));
+        }
+        self.file.write_all(&c.data).map_err(|e| self.io(e))?;
+        self.hasher.update(&c.data);
+        self.offset += c.data.len() as u64;
+        Ok(())
+    }
+
+    fn complete(&self) -> bool {
+        self.total.as_ref().is_some_and(|(n, _)| self.offset == *n)
+    }
+}
+
+/// Whether a status ends the fetch (the host's answer will not change).
+fn refusal(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::NotFound
+            | Code::DataLoss
+            | Code::OutOfRange
+            | Code::InvalidArgument
+            | Code::Unauthenticated
+            | Code::PermissionDenied
+    )
+}
+
+/// One `Weights` call from `p.offset`; `Ok(())` when the stream ended (whole or
+/// cut), `Err(Ok(reason))` when it broke, `Err(Err(e))` when the fetch is over.
+async fn attempt(
+    client: &mut Client,
+    trial_id: &str,
+    p: &mut Progress,
+) -> Result<(), Result<String, FetchError>> {
+    let req = pb::WeightsRequest {
+        trial_id: trial_id.to_string(),
+        offset: p.offset,
+    };
+    let mut stream = match client.weights(req).await {
+        Ok(s) => s.into_inner(),
+        Err(s) if refusal(&s) => return Err(Err(FetchError::Refused(s.message().into()))),
+        Err(s) => return Err(Ok(format!("{:?}: {}", s.code(), s.message()))),
+    };
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => p.take(chunk).map_err(Err)?,
+            Err(s) if refusal(&s) => return Err(Err(FetchError::Refused(s.message().into()))),
+            Err(s) => return Err(Ok(format!("{:?}: {}", s.code(), s.message()))),
+        }
+    }
+    Ok(())
+}
+
+/// Fetches the kept weights of `trial_id` to `dest` (through `dest.part`).
+pub async fn fetch(
+    client: &mut Client,
+    trial_id: &str,
+    dest: &Path,
+) -> Result<Fetched, FetchError> {
+    let part = part_path(dest);
+    let file = std::fs::File::create(&part).map_err(|source| FetchError::Io {
+        path: part.clone(),
+        source,
+    })?;
+    let mut p = Progress {
+        file,
+        part,
+        offset: 0,
+        hasher: Sha256Hex::default(),
+        total: None,
+    };
+    let result = fetch_into(client, trial_id, &mut p, dest).await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&p.part);
+    }
+    result
+}
+
+async fn fetch_into(
+    client: &mut Client,
+    trial_id: &str,
+    p: &mut Progress,
+    dest: &Path,
+) -> Result<Fetched, FetchError> {
+    let mut attempts = 0;
+    let mut last = String::new();
+    while !p.complete() {
+        if attempts == MAX_ATTEMPTS {
+            return Err(FetchError::Broken { attempts, last });
+        }
+        attempts += 1;
+        last = match attempt(client, trial_id, p).await {
+            Ok(()) if p.complete() => break,
+            Ok(()) => format!("the stream ended at byte {}", p.offset),
+            Err(Ok(reason)) => reason,
+            Err(Err(e)) => return Err(e),
+        };
+        tracing::warn!(
+            trial.id = trial_id,
+            offset = p.offset,
+            "weights transfer cut ({last}); resuming"
+        );
+    }
+    let (bytes, want) = p.total.clone().unwrap_or_default();
+    let got = std::mem::take(&mut p.hasher).finish();
+    if got != want {
+        return Err(FetchError::Corrupt { want, got });
+    }
+    p.file.sync_all().map_err(|e| p.io(e))?;
+    std::fs::rename(&p.part, dest).map_err(|e| p.io(e))?;
+    Ok(Fetched {
+        path: dest.to_path_buf(),
+        bytes,
+        sha256: want,
+        attempts,
+    })
+}
+
+/// The part file a fetch to `dest` writes first.
+pub fn part_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    dest.with_file_name(name)
+}
