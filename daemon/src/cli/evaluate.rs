@@ -12,6 +12,7 @@ use super::CliError;
 use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
 use crate::train::evaluate::{self, EvaluateOptions, EvaluationRecord};
+use crate::train::TrainError;
 
 /// The measurement that is not a timing.
 const ACCURACY: &str = "accuracy";
@@ -120,12 +121,10 @@ pub(super) fn run(args: &EvaluateArgs) -> Result<ExitCode, CliError> {
         device_label: args.device.to_string(),
         threads,
     };
-    let record = evaluate::run(&args.weights, &opts).map_err(|e| {
-        if e.is_invalid_input() || matches!(e, crate::train::TrainError::Weights { .. }) {
-            CliError::Usage(e.to_string())
-        } else {
-            CliError::Failed(e.to_string())
-        }
+    // A weights file that cannot be used is the caller's to fix, like a bad spec.
+    let record = evaluate::run(&args.weights, &opts).map_err(|e| match e {
+        TrainError::Weights { .. } => CliError::Usage(e.to_string()),
+        e => CliError::from_run(e),
     })?;
     if args.json {
         print_json(&record)?;

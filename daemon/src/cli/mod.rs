@@ -93,6 +93,16 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// A run's error as a command's: the request's own fault (its spec, data
+    /// set or model knobs) is usage, anything else a failure.
+    pub fn from_run(e: crate::train::TrainError) -> CliError {
+        if e.is_invalid_input() {
+            CliError::Usage(e.to_string())
+        } else {
+            CliError::Failed(e.to_string())
+        }
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {

@@ -120,13 +120,7 @@ pub(super) fn run(args: &TrainArgs) -> Result<ExitCode, CliError> {
     let mut progress = Progress::new(args.json);
     let result = train::run(&spec, &opts, &mut |ev| progress.on_event(ev));
     progress.finish();
-    let record = result.map_err(|e| {
-        if e.is_invalid_input() {
-            CliError::Usage(e.to_string())
-        } else {
-            CliError::Failed(e.to_string())
-        }
-    })?;
+    let record = result.map_err(CliError::from_run)?;
     if args.json {
         print_json(&record)?;
     } else {

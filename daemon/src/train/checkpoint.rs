@@ -154,27 +154,38 @@ pub(super) fn write_file(
         .map_err(fail)
 }
 
-/// Reads a checkpoint onto `device`; any flaw is [`TrainError::Unusable`].
-pub fn load(path: &Path, device: &Device) -> Result<Checkpoint, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| unusable(path, e))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| unusable(path, format!("not a safetensors file: {e}")))?;
+/// The metadata entry `key.0` of a safetensors file's `bytes` (a vov `key.1`,
+/// named in the errors), read as JSON and of format `expected`.
+pub(super) fn read_metadata<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    key: (&str, &str),
+    format: fn(&T) -> u32,
+    expected: u32,
+) -> Result<T, String> {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("not a safetensors file: {e}"))?;
     let json = header
         .metadata()
         .as_ref()
-        .and_then(|m| m.get(META_KEY))
-        .ok_or_else(|| unusable(path, "not a vov checkpoint (no vov metadata)"))?;
-    let meta: CheckpointMeta =
-        serde_json::from_str(json).map_err(|e| unusable(path, format!("bad metadata: {e}")))?;
-    if meta.format != FORMAT {
-        return Err(unusable(
-            path,
-            format!(
-                "format {} is not supported (expected {FORMAT})",
-                meta.format
-            ),
-        ));
+        .and_then(|m| m.get(key.0))
+        .ok_or_else(|| format!("not a vov {} (no {} metadata)", key.1, key.0))?;
+    let meta: T = serde_json::from_str(json).map_err(|e| format!("bad metadata: {e}"))?;
+    match format(&meta) {
+        f if f == expected => Ok(meta),
+        f => Err(format!("format {f} is not supported (expected {expected})")),
     }
+}
+
+/// Reads a checkpoint onto `device`; any flaw is [`TrainError::Unusable`].
+pub fn load(path: &Path, device: &Device) -> Result<Checkpoint, TrainError> {
+    let bytes = std::fs::read(path).map_err(|e| unusable(path, e))?;
+    let meta: CheckpointMeta = read_metadata(
+        &bytes,
+        (META_KEY, "checkpoint"),
+        |m: &CheckpointMeta| m.format,
+        FORMAT,
+    )
+    .map_err(|reason| unusable(path, reason))?;
     let tensors =
         candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| unusable(path, e))?;
     let mut params = BTreeMap::new();

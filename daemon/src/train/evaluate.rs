@@ -15,7 +15,7 @@ use super::error::TrainError;
 use super::timing::{self, Batch1Timing, BatchTiming};
 use super::weights::{self, WeightsMeta};
 use crate::data::{self, LoadOptions};
-use crate::model::{BnConfig, BuildOptions, Model, ParamCount};
+use crate::model::ParamCount;
 use crate::runtime::fingerprint::Fingerprint;
 
 /// What to evaluate kept weights on, and how.
@@ -95,19 +95,7 @@ pub fn run(path: &Path, opts: &EvaluateOptions) -> Result<EvaluationRecord, Trai
         let n = |c: usize| format!("{c} classes");
         return Err(mismatch(path, n(w.meta.classes), n(data.classes)));
     }
-    let model = Model::build(
-        &spec.model,
-        &BuildOptions {
-            input: data.shape,
-            classes: data.classes,
-            bn: BnConfig {
-                momentum: spec.bn_momentum,
-                ..BnConfig::default()
-            },
-            device: opts.device.clone(),
-            seed: spec.seed,
-        },
-    )?;
+    let model = spec.build_model(data.shape, data.classes, &opts.device)?;
     model
         .params()
         .load(&w.params)

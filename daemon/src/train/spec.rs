@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use serde::{Deserialize, Serialize};
 use vov_spec::{Preset, SpecError, TrialSpec};
 
-use crate::model::{ModelError, ModelSpec};
+use crate::model::{BnConfig, BuildOptions, InputShape, Model, ModelError, ModelSpec};
 
 /// Share of the initial moving statistics a run may leave in place unwarned.
 const BN_RESIDUE: f64 = 0.05;
@@ -57,6 +57,29 @@ impl TrainSpec {
         let spec = TrainSpec { trial, model };
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// Its model for `input` images of `classes` classes on `device`, initialised
+    /// from its seed with its BatchNorm momentum.
+    pub fn build_model(
+        &self,
+        input: InputShape,
+        classes: usize,
+        device: &candle_core::Device,
+    ) -> Result<Model, ModelError> {
+        Model::build(
+            &self.model,
+            &BuildOptions {
+                input,
+                classes,
+                bn: BnConfig {
+                    momentum: self.bn_momentum,
+                    ..BnConfig::default()
+                },
+                device: device.clone(),
+                seed: self.seed,
+            },
+        )
     }
 
     /// The published protocol for `model` (see [`TrialSpec::new`]).

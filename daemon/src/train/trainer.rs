@@ -16,7 +16,7 @@ use super::weights::{self, WeightsInfo, WeightsMeta};
 use super::{StopRequest, TrainError, TrainEvent, TrainOptions};
 use crate::data::loader::batch_count;
 use crate::data::{self, Dataset, LoadOptions, Split};
-use crate::model::{BnConfig, BuildOptions, InputShape, Model};
+use crate::model::{InputShape, Model};
 use crate::runtime::{fingerprint::Fingerprint, memory};
 
 /// Observer of a run's progress.
@@ -49,19 +49,7 @@ pub fn run_with_data(
 ) -> Result<TrainRecord, TrainError> {
     spec.validate()?;
     let started = SystemTime::now();
-    let model = Model::build(
-        &spec.model,
-        &BuildOptions {
-            input: data.shape,
-            classes: data.classes,
-            bn: BnConfig {
-                momentum: spec.bn_momentum,
-                ..BnConfig::default()
-            },
-            device: opts.device.clone(),
-            seed: spec.seed,
-        },
-    )?;
+    let model = spec.build_model(data.shape, data.classes, &opts.device)?;
     let mut run = Run {
         spec,
         opts,

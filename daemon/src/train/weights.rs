@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use vov_spec::digest::Sha256Hex;
 use vov_spec::KeepWeights;
 
-use super::checkpoint::write_file;
+use super::checkpoint::{read_metadata, write_file};
 use super::error::TrainError;
 use super::metrics::EpochMetrics;
 use super::spec::TrainSpec;
@@ -112,25 +112,9 @@ pub fn read_meta(path: &Path) -> Result<WeightsMeta, TrainError> {
 }
 
 fn meta_of(path: &Path, bytes: &[u8]) -> Result<WeightsMeta, TrainError> {
-    let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| err(path, format!("not a safetensors file: {e}")))?;
-    let json = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(META_KEY))
-        .ok_or_else(|| err(path, "not a vov weights file (no vov.weights metadata)"))?;
-    let meta: WeightsMeta =
-        serde_json::from_str(json).map_err(|e| err(path, format!("bad metadata: {e}")))?;
-    if meta.format != FORMAT {
-        return Err(err(
-            path,
-            format!(
-                "format {} is not supported (expected {FORMAT})",
-                meta.format
-            ),
-        ));
-    }
-    Ok(meta)
+    let key = (META_KEY, "weights file");
+    read_metadata(bytes, key, |m: &WeightsMeta| m.format, FORMAT)
+        .map_err(|reason| err(path, reason))
 }
 
 /// Reads a weights file onto `device`.
