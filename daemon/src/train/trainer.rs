@@ -9,8 +9,6 @@ use super::metrics::{best_val, median, EpochMetrics};
 use super::optimizer::Optimizer;
 use super::record::TrainRecord;
 use super::spec::TrainSpec;
-use vov_spec::KeepWeights;
-
 use super::timing;
 use super::weights::{self, WeightsInfo, WeightsMeta};
 use super::{StopRequest, TrainError, TrainEvent, TrainOptions};
@@ -18,6 +16,7 @@ use crate::data::loader::batch_count;
 use crate::data::{self, Dataset, LoadOptions, Split};
 use crate::model::{InputShape, Model};
 use crate::runtime::{fingerprint::Fingerprint, memory};
+use vov_spec::KeepWeights;
 
 /// Observer of a run's progress.
 pub type Observer<'a> = &'a mut dyn FnMut(&TrainEvent);
