@@ -218,6 +218,59 @@ async fn fetch_into(
     })
 }
 
+/// Copies the weights file at `src` (a Slurm trial folder's, on the shared
+/// filesystem) to `dest` through `dest.part`, checked against `listed` as a
+/// fetch is.
+pub fn copy(src: &Path, listed: &pb::KeptWeights, dest: &Path) -> Result<Fetched, FetchError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io { path, source }
+    };
+    let mut input = std::fs::File::open(src).map_err(io(src))?;
+    let part = part_path(dest);
+    let mut out = std::fs::File::create(&part).map_err(io(&part))?;
+    let mut hasher = Sha256Hex::default();
+    let mut bytes = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    let copied = loop {
+        match std::io::Read::read(&mut input, &mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                bytes += n as u64;
+                if let Err(e) = out.write_all(&buf[..n]) {
+                    break Err(io(&part)(e));
+                }
+            }
+            Err(e) => break Err(io(src)(e)),
+        }
+    };
+    let got = hasher.finish();
+    let checked = copied.and_then(|()| {
+        if got == listed.sha256 && bytes == listed.bytes {
+            Ok(())
+        } else {
+            Err(FetchError::Corrupt {
+                want: listed.sha256.clone(),
+                got,
+            })
+        }
+    });
+    let done = checked
+        .and_then(|()| out.sync_all().map_err(io(&part)))
+        .and_then(|()| std::fs::rename(&part, dest).map_err(io(&part)));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
+    }
+    Ok(Fetched {
+        path: dest.to_path_buf(),
+        bytes,
+        sha256: listed.sha256.clone(),
+        attempts: 1,
+    })
+}
+
 /// The part file a fetch to `dest` writes first.
 pub fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();

@@ -74,6 +74,18 @@ weight_decay = [0.0, 0.0001]
     path
 }
 
+/// Makes the trials of the sweep file at `path` (one [`sweep_file_with`] wrote)
+/// keep their `kept` weights.
+pub fn keep_weights(path: &Path, kept: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text.replacen(
+        "[base]\n",
+        &format!("[base]\nkeep_weights = \"{kept}\"\n"),
+        1,
+    );
+    std::fs::write(path, text).unwrap();
+}
+
 /// [`sweep_file_with`] without extra lines.
 pub fn sweep_file(dir: &Path, name: &str, epochs: u32, train: u32, lrs: &[f64]) -> PathBuf {
     sweep_file_with(dir, name, epochs, train, lrs, "")

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use vov_proto::pb;
 use vov_proto::taskdir::TrialDir;
-use vov_tests::cli::{finish_within, run, store_rows, sweep_file_with};
+use vov_tests::cli::{finish_within, keep_weights, run, store_rows, sweep_file_with};
 use vov_tests::slurm::{cluster, Cluster};
 
 const LONG: Duration = Duration::from_secs(240);
@@ -317,6 +317,35 @@ fn vovctl_killed_mid_sweep_and_run_again_repeats_nothing() {
         assert!(t.read_result(2).unwrap().is_none());
     }
     assert_eq!(case.logs().len(), 4);
+}
+
+#[test]
+fn kept_weights_are_copied_from_the_trial_folder() {
+    let case = Case::new("weights");
+    let file = case.file(1, 64, &[1e-3], "", "");
+    keep_weights(&file, "final");
+    assert_eq!(case.sweep(&file, &[]), Some(0));
+    let trials = case.trials();
+    assert_eq!(trials.len(), 2);
+    for t in &trials {
+        let id = t.root().file_name().unwrap().to_str().unwrap();
+        let job = t.best_result(1).unwrap().expect("a result");
+        let listed = job.result.and_then(|r| r.weights).expect("listed weights");
+        let dest = case.home().join(format!("{id}.safetensors"));
+        let out = run(case
+            .vovctl()
+            .args(["weights", id, "--json", "--out"])
+            .arg(&dest)
+            .arg("--store")
+            .arg(case.store()));
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let written: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(written["sha256"], listed.sha256.as_str());
+        assert_eq!(
+            std::fs::read(&dest).unwrap(),
+            std::fs::read(t.weights()).unwrap()
+        );
+    }
 }
 
 #[test]

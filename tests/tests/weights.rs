@@ -10,20 +10,14 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use vov_proto::pb;
-use vov_tests::cli::{jobs, run, sweep_file_with, vovctl};
+use vov_tests::cli::{jobs, keep_weights, run, sweep_file_with, vovctl};
 use vov_tests::relay::Relay;
 use vov_tests::{bin, Daemon, DaemonOptions};
 
 /// A sweep of two tiny trials (`weight_decay` 0 and 1e-4) keeping `kept` weights.
 fn kept_sweep(dir: &Path, name: &str, kept: &str) -> PathBuf {
     let path = sweep_file_with(dir, name, 3, 96, &[3e-3], "");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let text = text.replacen(
-        "[base]\n",
-        &format!("[base]\nkeep_weights = \"{kept}\"\n"),
-        1,
-    );
-    std::fs::write(&path, text).unwrap();
+    keep_weights(&path, kept);
     path
 }
 

@@ -1,6 +1,6 @@
 //! `vovctl weights TRIAL [--out FILE]`: a trial's kept weights, from its host.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -10,7 +10,8 @@ use super::common::{local_daemon, print, stored_target, HostArgs, StoreArgs};
 use super::target::Target;
 use super::CliError;
 use crate::hosts::{self, HostsConfig, Source};
-use crate::weights::{fetch, FetchError, Fetched};
+use crate::weights::{copy, fetch, FetchError, Fetched};
+use vov_proto::taskdir::TrialDir;
 
 /// Arguments of `vovctl weights`.
 #[derive(Debug, Args)]
@@ -19,7 +20,8 @@ use crate::weights::{fetch, FetchError, Fetched};
                   sweep file). The file is safetensors; its metadata \"vov.weights\" holds the \
                   resolved spec, the parameter counts, the input shape and the epoch. A cut \
                   transfer resumes where it stopped; the file is checked against the SHA-256 \
-                  the host lists and only then written to --out.\n\n\
+                  the host lists and only then written to --out. A Slurm trial's come \
+                  from its folder in the shared work directory.\n\n\
                   Examples:\n  vovctl weights t3f2a9c1d0b4e5f60\n  \
                   vovctl weights t3f2a9c1d0b4e5f60 --out best.safetensors --json"
 )]
@@ -58,12 +60,17 @@ fn fetch_error(trial: &str, url: &str, e: FetchError) -> CliError {
     }
 }
 
-/// The URL and credentials of the host holding `args.trial`'s weights; the local
-/// vovd a local run used is started when there are no hosts.
-fn host_of(
-    args: &WeightsArgs,
-    store: &crate::store::ResultsStore,
-) -> Result<(HostsConfig, Option<crate::local::LocalDaemon>), CliError> {
+/// Where a trial's kept weights are.
+enum Holder {
+    /// On a vovd host (the local vovd a local run used, started for this).
+    Host(HostsConfig, Option<crate::local::LocalDaemon>),
+    /// In a Slurm trial's folder on the shared filesystem.
+    Folder(TrialDir),
+}
+
+/// Where `args.trial`'s weights are: its host's URL with the credentials, the
+/// local vovd when there are no hosts, or its Slurm trial folder.
+fn holder(args: &WeightsArgs, store: &crate::store::ResultsStore) -> Result<Holder, CliError> {
     let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
     let row = store.trial(&args.trial).map_err(err)?.ok_or_else(|| {
         CliError::Usage(format!(
@@ -74,11 +81,8 @@ fn host_of(
     })?;
     let sweep = store.sweep_of(&args.trial).map_err(err)?;
     let (cfg, source) = match stored_target(&args.hosts, store, sweep.as_deref())?.0 {
-        Target::Slurm(_) => {
-            return Err(CliError::Usage(format!(
-                "'{}' ran on Slurm: kept weights are kept by vovd hosts only",
-                args.trial
-            )))
+        Target::Slurm(slurm) => {
+            return Ok(Holder::Folder(TrialDir::new(&slurm.work_dir, &args.trial)));
         }
         Target::Fleet(cfg, source) => (cfg, source),
     };
@@ -88,12 +92,12 @@ fn host_of(
             urls: vec![daemon.url.clone()],
             ..HostsConfig::default()
         };
-        return Ok((cfg, Some(daemon)));
+        return Ok(Holder::Host(cfg, Some(daemon)));
     }
     let url = row
         .host
         .ok_or_else(|| CliError::Usage(format!("'{}' was never placed on a host", args.trial)))?;
-    Ok((
+    Ok(Holder::Host(
         HostsConfig {
             urls: vec![url],
             ..cfg
@@ -102,26 +106,55 @@ fn host_of(
     ))
 }
 
+/// The weights a Slurm trial's folder lists in its result, copied and checked.
+fn from_folder(dir: &TrialDir, trial: &str, dest: &Path) -> Result<Fetched, CliError> {
+    let at = dir.root().display().to_string();
+    let read = |e: std::io::Error| CliError::Usage(format!("{trial}: {at}: {e}"));
+    let last = dir.read_attempt().map_err(read)?;
+    let job = dir.best_result(last).map_err(read)?;
+    let listed = job
+        .and_then(|j| j.result)
+        .and_then(|r| r.weights)
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{trial}: {at}: kept no weights (it has not succeeded, or its keep_weights is none)"
+            ))
+        })?;
+    copy(&dir.weights(), &listed, dest).map_err(|e| fetch_error(trial, &at, e))
+}
+
+/// Fetches the weights of `trial` from its vovd host to `dest`.
+async fn from_host(cfg: &HostsConfig, trial: &str, dest: &Path) -> Result<Fetched, CliError> {
+    let mut host = hosts::connect(cfg)
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .remove(0);
+    fetch(&mut host.client, trial, dest)
+        .await
+        .map_err(|e| fetch_error(trial, &host.url, e))
+}
+
 pub(super) async fn run(args: WeightsArgs) -> Result<ExitCode, CliError> {
     let store = args.store.open_existing()?;
-    let (cfg, local) = host_of(&args, &store)?;
     let dest = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.safetensors", args.trial)));
-    let mut host = hosts::connect(&cfg)
-        .map_err(|e| CliError::Usage(e.to_string()))?
-        .remove(0);
-    let fetched = fetch(&mut host.client, &args.trial, &dest).await;
-    if let Some(daemon) = local {
-        daemon.stop();
-    }
+    let fetched = match holder(&args, &store)? {
+        Holder::Folder(dir) => from_folder(&dir, &args.trial, &dest),
+        Holder::Host(cfg, local) => {
+            let fetched = from_host(&cfg, &args.trial, &dest).await;
+            if let Some(daemon) = local {
+                daemon.stop();
+            }
+            fetched
+        }
+    };
     let Fetched {
         path,
         bytes,
         sha256,
         attempts,
-    } = fetched.map_err(|e| fetch_error(&args.trial, &host.url, e))?;
+    } = fetched?;
     if args.json {
         let w = Written {
             trial_id: &args.trial,
