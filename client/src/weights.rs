@@ -75,6 +75,22 @@ struct Progress {
 }
 
 impl Progress {
+    /// An empty part file beside `dest`.
+    fn create(dest: &Path) -> Result<Progress, FetchError> {
+        let part = part_path(dest);
+        let file = std::fs::File::create(&part).map_err(|source| FetchError::Io {
+            path: part.clone(),
+            source,
+        })?;
+        Ok(Progress {
+            file,
+            part,
+            offset: 0,
+            hasher: Sha256Hex::default(),
+            total: None,
+        })
+    }
+
     fn io(&self, source: std::io::Error) -> FetchError {
         FetchError::Io {
             path: self.part.clone(),
@@ -102,14 +118,45 @@ impl Progress {
                 c.offset, self.offset
             )));
         }
-        self.file.write_all(&c.data).map_err(|e| self.io(e))?;
-        self.hasher.update(&c.data);
-        self.offset += c.data.len() as u64;
+        self.append(&c.data)
+    }
+
+    /// Writes and hashes `data` after the bytes so far.
+    fn append(&mut self, data: &[u8]) -> Result<(), FetchError> {
+        self.file.write_all(data).map_err(|e| self.io(e))?;
+        self.hasher.update(data);
+        self.offset += data.len() as u64;
         Ok(())
     }
 
     fn complete(&self) -> bool {
         self.total.as_ref().is_some_and(|(n, _)| self.offset == *n)
+    }
+
+    /// Checks the bytes against the listed size and SHA-256 and, when they
+    /// match, moves the part file to `dest`.
+    fn finish(&mut self, dest: &Path, attempts: u32) -> Result<Fetched, FetchError> {
+        let (bytes, want) = self.total.clone().unwrap_or_default();
+        let got = std::mem::take(&mut self.hasher).finish();
+        if got != want || self.offset != bytes {
+            return Err(FetchError::Corrupt { want, got });
+        }
+        self.file.sync_all().map_err(|e| self.io(e))?;
+        std::fs::rename(&self.part, dest).map_err(|e| self.io(e))?;
+        Ok(Fetched {
+            path: dest.to_path_buf(),
+            bytes,
+            sha256: want,
+            attempts,
+        })
+    }
+
+    /// Passes `result` on, removing the part file when it is an error.
+    fn keep_if_ok(&self, result: Result<Fetched, FetchError>) -> Result<Fetched, FetchError> {
+        if result.is_err() {
+            let _ = std::fs::remove_file(&self.part);
+        }
+        result
     }
 }
 
@@ -159,31 +206,16 @@ pub async fn fetch(
     trial_id: &str,
     dest: &Path,
 ) -> Result<Fetched, FetchError> {
-    let part = part_path(dest);
-    let file = std::fs::File::create(&part).map_err(|source| FetchError::Io {
-        path: part.clone(),
-        source,
-    })?;
-    let mut p = Progress {
-        file,
-        part,
-        offset: 0,
-        hasher: Sha256Hex::default(),
-        total: None,
+    let mut p = Progress::create(dest)?;
+    let result = match receive(client, trial_id, &mut p).await {
+        Ok(attempts) => p.finish(dest, attempts),
+        Err(e) => Err(e),
     };
-    let result = fetch_into(client, trial_id, &mut p, dest).await;
-    if result.is_err() {
-        let _ = std::fs::remove_file(&p.part);
-    }
-    result
+    p.keep_if_ok(result)
 }
 
-async fn fetch_into(
-    client: &mut Client,
-    trial_id: &str,
-    p: &mut Progress,
-    dest: &Path,
-) -> Result<Fetched, FetchError> {
+/// Receives the whole file into `p`, resuming cut streams; returns the calls made.
+async fn receive(client: &mut Client, trial_id: &str, p: &mut Progress) -> Result<u32, FetchError> {
     let mut attempts = 0;
     let mut last = String::new();
     while !p.complete() {
@@ -203,72 +235,33 @@ async fn fetch_into(
             "weights transfer cut ({last}); resuming"
         );
     }
-    let (bytes, want) = p.total.clone().unwrap_or_default();
-    let got = std::mem::take(&mut p.hasher).finish();
-    if got != want {
-        return Err(FetchError::Corrupt { want, got });
-    }
-    p.file.sync_all().map_err(|e| p.io(e))?;
-    std::fs::rename(&p.part, dest).map_err(|e| p.io(e))?;
-    Ok(Fetched {
-        path: dest.to_path_buf(),
-        bytes,
-        sha256: want,
-        attempts,
-    })
+    Ok(attempts)
 }
 
 /// Copies the weights file at `src` (a Slurm trial folder's, on the shared
 /// filesystem) to `dest` through `dest.part`, checked against `listed` as a
 /// fetch is.
 pub fn copy(src: &Path, listed: &pb::KeptWeights, dest: &Path) -> Result<Fetched, FetchError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| FetchError::Io { path, source }
-    };
-    let mut input = std::fs::File::open(src).map_err(io(src))?;
-    let part = part_path(dest);
-    let mut out = std::fs::File::create(&part).map_err(io(&part))?;
-    let mut hasher = Sha256Hex::default();
-    let mut bytes = 0u64;
+    let mut input = std::fs::File::open(src).map_err(|source| FetchError::Io {
+        path: src.to_path_buf(),
+        source,
+    })?;
+    let mut p = Progress::create(dest)?;
+    p.total = Some((listed.bytes, listed.sha256.clone()));
     let mut buf = vec![0u8; 1 << 20];
-    let copied = loop {
-        match std::io::Read::read(&mut input, &mut buf) {
-            Ok(0) => break Ok(()),
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                bytes += n as u64;
-                if let Err(e) = out.write_all(&buf[..n]) {
-                    break Err(io(&part)(e));
-                }
-            }
-            Err(e) => break Err(io(src)(e)),
+    let mut copied = || loop {
+        let n = std::io::Read::read(&mut input, &mut buf).map_err(|source| FetchError::Io {
+            path: src.to_path_buf(),
+            source,
+        })?;
+        if n == 0 {
+            return Ok(());
         }
+        p.append(&buf[..n])?;
     };
-    let got = hasher.finish();
-    let checked = copied.and_then(|()| {
-        if got == listed.sha256 && bytes == listed.bytes {
-            Ok(())
-        } else {
-            Err(FetchError::Corrupt {
-                want: listed.sha256.clone(),
-                got,
-            })
-        }
-    });
-    let done = checked
-        .and_then(|()| out.sync_all().map_err(io(&part)))
-        .and_then(|()| std::fs::rename(&part, dest).map_err(io(&part)));
-    if let Err(e) = done {
-        let _ = std::fs::remove_file(&part);
-        return Err(e);
-    }
-    Ok(Fetched {
-        path: dest.to_path_buf(),
-        bytes,
-        sha256: listed.sha256.clone(),
-        attempts: 1,
-    })
+    let copied = copied();
+    let result = copied.and_then(|()| p.finish(dest, 1));
+    p.keep_if_ok(result)
 }
 
 /// The part file a fetch to `dest` writes first.

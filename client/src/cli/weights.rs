@@ -110,7 +110,7 @@ fn holder(args: &WeightsArgs, store: &crate::store::ResultsStore) -> Result<Hold
 fn from_folder(dir: &TrialDir, trial: &str, dest: &Path) -> Result<Fetched, CliError> {
     let at = dir.root().display().to_string();
     let read = |e: std::io::Error| CliError::Usage(format!("{trial}: {at}: {e}"));
-    let last = dir.read_attempt().map_err(read)?;
+    let last = dir.read_attempt().map_err(read)?.max(1);
     let job = dir.best_result(last).map_err(read)?;
     let listed = job
         .and_then(|j| j.result)

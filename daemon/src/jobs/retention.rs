@@ -6,7 +6,7 @@
 //! one as slots free up, so a running sweep can have none here for a moment),
 //! so a running sweep's best is still there to fetch when it ends.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -78,20 +78,26 @@ fn protected(
         limit: usize::MAX >> 1,
         ..ListQuery::default()
     };
-    let busy: HashSet<String> = store
-        .list(&all)?
-        .into_iter()
+    let jobs = store.list(&all)?;
+    let busy: HashSet<&str> = jobs
+        .iter()
         .filter(|j| !j.state.is_final() || j.finished_ms > since_ms)
-        .map(|j| j.sweep_id)
+        .map(|j| j.sweep_id.as_str())
+        .collect();
+    let sweep_of: HashMap<&str, &str> = jobs
+        .iter()
+        .map(|j| (j.trial_id.as_str(), j.sweep_id.as_str()))
         .collect();
     let mut keep = HashSet::from([ended.to_string()]);
-    for k in kept {
-        if let Some(job) = store.get(&k.trial_id)? {
-            if busy.contains(&job.sweep_id) {
-                keep.insert(k.trial_id.clone());
-            }
-        }
-    }
+    keep.extend(
+        kept.iter()
+            .filter(|k| {
+                sweep_of
+                    .get(k.trial_id.as_str())
+                    .is_some_and(|s| busy.contains(s))
+            })
+            .map(|k| k.trial_id.clone()),
+    );
     Ok(keep)
 }
 

@@ -23,10 +23,8 @@ pub type ChunkStream = tokio_stream::wrappers::ReceiverStream<Result<pb::Weights
 /// The listing of the weights `trial_id` kept, from its stored result.
 async fn listed(store: Store, trial_id: &str) -> Result<WeightsInfo, Status> {
     let key = trial_id.to_string();
-    let row = tokio::task::spawn_blocking(move || store.get(&key))
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?
-        .map_err(|e| Status::internal(e.to_string()))?
+    let row = super::blocking(move || store.get(&key))
+        .await?
         .ok_or_else(|| Status::not_found(format!("no job with trial id '{trial_id}'")))?;
     let record: Option<TrainRecord> = row
         .result

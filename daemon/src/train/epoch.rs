@@ -122,11 +122,8 @@ impl Run<'_, '_> {
             batch_size: self.spec.batch_size,
             device: &self.opts.device,
         };
-        pass.run(val, &|| self.opts.stop.get() == StopRequest::Cancel)
-            .map_err(|e| match e {
-                ValidationError::Cancelled => TrainError::Cancelled { epochs_done: epoch },
-                ValidationError::Train(e) => e,
-            })
+        pass.run(val, &|| self.opts.stop.get() == StopRequest::Cancel)?
+            .ok_or(TrainError::Cancelled { epochs_done: epoch })
     }
 }
 
@@ -144,40 +141,20 @@ pub struct Validation<'m> {
     pub device: &'m Device,
 }
 
-/// Why a validation pass ended without its figures.
-#[derive(Debug)]
-pub enum ValidationError {
-    /// Its `cancelled` check said so between batches.
-    Cancelled,
-    /// The model failed.
-    Train(TrainError),
-}
-
-impl From<TrainError> for ValidationError {
-    fn from(e: TrainError) -> Self {
-        ValidationError::Train(e)
-    }
-}
-
-impl From<candle_core::Error> for ValidationError {
-    fn from(e: candle_core::Error) -> Self {
-        ValidationError::Train(e.into())
-    }
-}
-
 impl Validation<'_> {
-    /// Loss and accuracy over `val`, checking `cancelled` before each batch.
+    /// Loss and accuracy over `val`, checking `cancelled` before each batch
+    /// (`None` when it said so).
     pub fn run(
         &self,
         val: &Arc<Split>,
         cancelled: &dyn Fn() -> bool,
-    ) -> Result<Running, ValidationError> {
+    ) -> Result<Option<Running>, TrainError> {
         let mut stream =
             BatchStream::spawn(val.clone(), self.shape, PassSpec::eval(self.batch_size));
         let mut running = Running::default();
         while let Some(batch) = stream.next_batch() {
             if cancelled() {
-                return Err(ValidationError::Cancelled);
+                return Ok(None);
             }
             let n = batch.len();
             let (x, y) = batch_tensors(batch, self.shape, self.device)?;
@@ -189,7 +166,7 @@ impl Validation<'_> {
                 n,
             );
         }
-        Ok(running)
+        Ok(Some(running))
     }
 }
 

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
-pub use epoch::{Validation, ValidationError};
+pub use epoch::Validation;
 pub use error::TrainError;
 pub use metrics::EpochMetrics;
 pub use record::TrainRecord;

@@ -240,7 +240,7 @@ impl Run<'_, '_> {
             return Ok(());
         }
         let meta = WeightsMeta {
-            format: 1,
+            format: weights::FORMAT,
             kept,
             epoch: last.epoch,
             val_acc: last.val_acc,

@@ -10,7 +10,6 @@
 //! and a rename).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
@@ -26,7 +25,8 @@ use crate::model::{InputShape, ParamCount};
 
 /// The metadata key of a weights file.
 const META_KEY: &str = "vov.weights";
-const FORMAT: u32 = 1;
+/// The format version this build writes and reads.
+pub const FORMAT: u32 = 1;
 
 /// What a weights file records besides its tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,30 +128,23 @@ pub fn load(path: &Path, device: &Device) -> Result<Weights, TrainError> {
     Ok(Weights { meta, params })
 }
 
-/// The size and SHA-256 (lowercase hex) of the file at `path`.
-pub fn digest(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)?;
+/// The size and SHA-256 (lowercase hex) of a file's `bytes`.
+pub fn digest(bytes: &[u8]) -> (u64, String) {
     let mut hasher = Sha256Hex::default();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    Ok((bytes, hasher.finish()))
+    hasher.update(bytes);
+    (bytes.len() as u64, hasher.finish())
 }
 
-/// The listing of the weights file at `path`, `None` when there is none.
+/// The listing of the weights file at `path`, `None` when there is none: its
+/// metadata and digest from one read of the file.
 pub fn info(path: &Path) -> Result<Option<WeightsInfo>, TrainError> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let meta = read_meta(path)?;
-    let (bytes, sha256) = digest(path).map_err(|e| err(path, e))?;
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(path, e)),
+    };
+    let meta = meta_of(path, &bytes)?;
+    let (bytes, sha256) = digest(&bytes);
     Ok(Some(WeightsInfo {
         kept: meta.kept,
         epoch: meta.epoch,
@@ -205,7 +198,7 @@ mod tests {
             "{e}"
         );
         assert_eq!(info(&tmp.path().join("absent")).unwrap(), None);
-        let (bytes, sha) = digest(&path).unwrap();
+        let (bytes, sha) = digest(&std::fs::read(&path).unwrap());
         assert_eq!(bytes, 11);
         assert_eq!(sha.len(), 64);
     }
