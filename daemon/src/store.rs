@@ -88,6 +88,9 @@ pub struct JobRow {
     pub last_seq: u64,
     /// Epochs after which the job pauses with its checkpoint kept (0: none).
     pub stop_after: u32,
+    /// The encoded `vov.v1.EvaluationSpec` of an evaluation job (`None`: the job
+    /// trains); its result is then an evaluation record.
+    pub evaluation: Option<Vec<u8>>,
 }
 
 /// Filter and page of a listing.
@@ -120,6 +123,9 @@ const MIGRATIONS: &[&str] = &[
     // 1 -> 2: a job may be asked to stop after a number of epochs, its checkpoint
     // kept (0: run to the end).
     "ALTER TABLE jobs ADD COLUMN stop_after INTEGER NOT NULL DEFAULT 0;",
+    // 2 -> 3: a job may evaluate uploaded weights instead of training (its
+    // encoded evaluation; NULL: a training job).
+    "ALTER TABLE jobs ADD COLUMN evaluation BLOB;",
 ];
 
 /// Version 0: the tables as first released (files without a version are these).
@@ -154,7 +160,7 @@ CREATE TABLE IF NOT EXISTS events (
 
 const COLUMNS: &str =
     "ord, trial_id, sweep_id, spec, resolved, model, state, failure, message, attempt, \
-                       created_ms, started_ms, finished_ms, progress, result, last_seq, stop_after";
+                       created_ms, started_ms, finished_ms, progress, result, last_seq, stop_after, evaluation";
 
 /// The file's schema version, refused when newer than this build knows.
 fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
@@ -202,6 +208,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<(JobRow, String, Option<String>)> {
             result: r.get(14)?,
             last_seq: r.get::<_, i64>(15)? as u64,
             stop_after: r.get(16)?,
+            evaluation: r.get(17)?,
         },
         state,
         failure,
@@ -295,8 +302,8 @@ impl Store {
     pub fn insert(&self, row: &JobRow) -> Result<JobRow, StoreError> {
         let conn = self.lock();
         conn.execute(
-            "INSERT INTO jobs (trial_id, sweep_id, spec, resolved, model, state, created_ms, stop_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![row.trial_id, row.sweep_id, row.spec, row.resolved, row.model, row.state.as_str(), row.created_ms, row.stop_after],
+            "INSERT INTO jobs (trial_id, sweep_id, spec, resolved, model, state, created_ms, stop_after, evaluation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![row.trial_id, row.sweep_id, row.spec, row.resolved, row.model, row.state.as_str(), row.created_ms, row.stop_after, row.evaluation],
         )?;
         let order = conn.last_insert_rowid();
         Ok(JobRow {
@@ -478,6 +485,7 @@ mod tests {
             result: None,
             last_seq: 0,
             stop_after: 0,
+            evaluation: None,
         }
     }
 

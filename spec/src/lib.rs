@@ -16,6 +16,7 @@ pub mod digest;
 pub mod identity;
 pub mod keys;
 pub mod knobs;
+pub mod measures;
 pub mod names;
 pub mod state;
 pub mod table;
@@ -26,6 +27,7 @@ pub mod value;
 pub use dataset::DatasetReport;
 pub use keys::{KeyDef, KEYS};
 pub use knobs::ModelKnobs;
+pub use measures::Measures;
 pub use names::{
     Augmentation, DatasetName, DeviceRequirement, Family, KeepWeights, Optimizer, Preset, Timing,
     WdMode, LOCAL_DATA_DIR,

@@ -233,6 +233,7 @@ pub fn submit(trial_id: &str, sweep_id: &str, spec: pb::TrialSpec) -> pb::Submit
         spec: Some(spec),
         retry: false,
         stop_after_epochs: 0,
+        evaluation: None,
     }
 }
 

@@ -122,6 +122,7 @@ async fn bad_submissions_are_rejected_with_reasons() {
                 spec: None,
                 retry: false,
                 stop_after_epochs: 0,
+                evaluation: None,
             },
             InvalidArgument,
             "spec: required",

@@ -96,6 +96,7 @@ impl Backend for GrpcBackend {
             spec: Some(spec),
             retry: run.retry,
             stop_after_epochs: run.stop_after,
+            evaluation: None,
         };
         let resp = client
             .submit(request(req))

@@ -4,6 +4,7 @@
 //! so a sweep run again skips finished work and a killed `vovctl` loses nothing the
 //! daemons finish (they keep results; `--collect` or the next run fetches them).
 
+mod evaluation;
 mod schema;
 mod search;
 pub mod state;
@@ -170,6 +171,7 @@ pub struct TrialRow {
     pub stop_after: Option<u32>,
 }
 
+pub use evaluation::EvaluationRow;
 pub use search::{DecisionKind, DecisionRow};
 pub use view::{EpochRow, EventRow, SweepInfo};
 

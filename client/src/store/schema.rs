@@ -68,6 +68,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
          INSERT INTO events VALUES (NEW.trial_id, CAST(unixepoch('subsec') * 1000 AS INTEGER),
              NEW.state, NEW.host, NEW.attempt, NEW.failure, NEW.message);
      END;",
+    // 5 -> 6: evaluation jobs. A trial's kept weights measured on a host of the
+    // user's choice: its request (an encoded `vov.v1.EvaluationSpec`), state and
+    // result (an encoded `vov.v1.EvaluationResult`), by an id of their own.
+    "CREATE TABLE IF NOT EXISTS evaluations (
+         eval_id TEXT PRIMARY KEY,
+         source_trial TEXT NOT NULL,
+         host TEXT NOT NULL,
+         request BLOB NOT NULL,
+         state TEXT NOT NULL,
+         failure TEXT NOT NULL DEFAULT '',
+         message TEXT NOT NULL DEFAULT '',
+         result BLOB,
+         fingerprint TEXT NOT NULL DEFAULT '',
+         updated_ms INTEGER NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS evaluations_source ON evaluations (source_trial);",
 ];
 
 /// Version 0: the tables as first released (files without a version are these).

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use vov_spec::{DatasetName, Measure, Timing};
+use vov_spec::measures::{self, Measures};
+use vov_spec::DatasetName;
 
 use super::output::{print_json, print_table};
 use super::CliError;
@@ -13,9 +14,6 @@ use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
 use crate::train::evaluate::{self, EvaluateOptions, EvaluationRecord};
 use crate::train::TrainError;
-
-/// The measurement that is not a timing.
-const ACCURACY: &str = "accuracy";
 
 /// Arguments of `vovd evaluate`.
 #[derive(Debug, Args)]
@@ -36,7 +34,7 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "N")]
     pub val_limit: Option<usize>,
     /// What to measure, comma-separated: accuracy, batch1, batch32.
-    #[arg(long, value_name = "LIST", default_value = "accuracy,batch1,batch32")]
+    #[arg(long, value_name = "LIST", default_value = measures::ALL)]
     pub measure: String,
     /// Compute threads [default: the CPUs available].
     #[arg(long, value_name = "N")]
@@ -52,24 +50,9 @@ pub struct EvaluateArgs {
     pub json: bool,
 }
 
-/// The accuracy flag and the timings of a `--measure` list.
-fn measures(list: &str) -> Result<(bool, Measure), CliError> {
-    let mut accuracy = false;
-    let mut timings = Vec::new();
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if item == ACCURACY {
-            accuracy = true;
-            continue;
-        }
-        let t: Timing = item.parse().map_err(|_| {
-            CliError::Usage(format!(
-                "invalid value '{item}' for --measure (known: {ACCURACY}, {})",
-                Timing::NAMES.join(", ")
-            ))
-        })?;
-        timings.push(t);
-    }
-    Ok((accuracy, Measure::from_timings(&timings)))
+/// The measurements of a `--measure` list.
+fn measures(list: &str) -> Result<Measures, CliError> {
+    Measures::parse(list).map_err(|e| CliError::Usage(format!("invalid value for --measure: {e}")))
 }
 
 fn rows(r: &EvaluationRecord) -> Vec<Vec<String>> {
@@ -106,7 +89,7 @@ fn rows(r: &EvaluationRecord) -> Vec<Vec<String>> {
 }
 
 pub(super) fn run(args: &EvaluateArgs) -> Result<ExitCode, CliError> {
-    let (accuracy, measure) = measures(&args.measure)?;
+    let Measures { accuracy, timings } = measures(&args.measure)?;
     let threads = args.threads.unwrap_or_else(threads::available);
     threads::configure(threads)
         .map_err(|e| CliError::Usage(format!("invalid value for --threads: {e}")))?;
@@ -116,7 +99,7 @@ pub(super) fn run(args: &EvaluateArgs) -> Result<ExitCode, CliError> {
         data_dir: Some(args.data_dir.clone()),
         val_limit: args.val_limit,
         accuracy,
-        measure,
+        measure: timings,
         device,
         device_label: args.device.to_string(),
         threads,
@@ -132,17 +115,4 @@ pub(super) fn run(args: &EvaluateArgs) -> Result<ExitCode, CliError> {
         print_table(&["", ""], &rows(&record))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn measure_lists_name_the_bad_item() {
-        let (acc, m) = measures("batch1, accuracy").unwrap();
-        assert!(acc && m.batch1 && !m.batch32);
-        let e = measures("accuracy,latency").unwrap_err().to_string();
-        assert!(e.contains("'latency'") && e.contains("batch32"), "{e}");
-    }
 }

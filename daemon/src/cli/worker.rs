@@ -12,9 +12,10 @@ use std::process::ExitCode;
 
 use super::trial::{self, StepThrottle};
 use super::CliError;
-use crate::jobs::protocol::{WorkerInput, WorkerMessage};
+use crate::jobs::protocol::{EvaluateTask, WorkerFailure, WorkerInput, WorkerMessage};
 use crate::runtime::gpu::{self, DeviceLabel};
 use crate::runtime::threads;
+use crate::train::evaluate::{self, EvaluateOptions};
 use crate::train::{StopFlag, TrainError, TrainEvent, TrainOptions};
 
 fn read_input() -> Result<WorkerInput, CliError> {
@@ -34,9 +35,50 @@ fn send(msg: &WorkerMessage) -> bool {
     writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
 }
 
+/// Opens the device `label` names.
+fn open(label: &str) -> Result<candle_core::Device, CliError> {
+    let label: DeviceLabel = label
+        .parse()
+        .map_err(|e: gpu::DeviceError| CliError::Usage(e.to_string()))?;
+    gpu::open(label).map_err(|e| CliError::Failed(e.to_string()))
+}
+
+/// An evaluation job: nothing to checkpoint, so a signal ends it at once (the
+/// default action) and the daemon decides what that means.
+fn evaluate(input: &WorkerInput, task: &EvaluateTask) -> Result<ExitCode, CliError> {
+    let opts = EvaluateOptions {
+        dataset: task.dataset,
+        data_dir: Some(input.data_dir.clone()),
+        val_limit: task.val_limit,
+        accuracy: task.accuracy,
+        measure: task.measure,
+        device: open(&input.device)?,
+        device_label: input.device.clone(),
+        threads: input.threads,
+    };
+    let message = match evaluate::run(&task.weights, &opts) {
+        Ok(record) => WorkerMessage::Evaluated {
+            record: Box::new(record),
+        },
+        Err(err) => WorkerMessage::Failed {
+            // Weights that do not fit the data set are the request's fault.
+            class: match err {
+                TrainError::Weights { .. } => WorkerFailure::InvalidSpec,
+                ref e => trial::failure(e),
+            },
+            message: err.to_string(),
+        },
+    };
+    send(&message);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(super) fn run() -> Result<ExitCode, CliError> {
     let input = read_input()?;
     threads::configure(input.threads).map_err(|e| CliError::Usage(e.to_string()))?;
+    if let Some(task) = &input.evaluate {
+        return evaluate(&input, task);
+    }
     let _lock = trial::lock_checkpoints(&input.checkpoint_dir)?;
     let stop = StopFlag::default();
     let on_signal = stop.clone();
@@ -44,11 +86,7 @@ pub(super) fn run() -> Result<ExitCode, CliError> {
         &[signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT],
         move |_| on_signal.interrupt(),
     )?;
-    let label: DeviceLabel = input
-        .device
-        .parse()
-        .map_err(|e: gpu::DeviceError| CliError::Usage(e.to_string()))?;
-    let device = gpu::open(label).map_err(|e| CliError::Failed(e.to_string()))?;
+    let device = open(&input.device)?;
     let opts = TrainOptions {
         stop_after: input.stop_after,
         weights_file: input.weights_file.clone(),

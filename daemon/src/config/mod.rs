@@ -233,6 +233,16 @@ pub fn weights_file(state_dir: &Path, trial_id: &str) -> PathBuf {
     crate::train::weights::file_in(&weights_dir(state_dir), trial_id)
 }
 
+/// Where weights uploaded for evaluation jobs live under a state directory.
+pub fn received_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("received-weights")
+}
+
+/// Where uploaded weights of digest `sha256` live under a state directory.
+pub fn received_file(state_dir: &Path, sha256: &str) -> PathBuf {
+    crate::train::weights::file_in(&received_dir(state_dir), sha256)
+}
+
 /// Where a trial's checkpoints live under a state directory.
 pub fn checkpoint_dir(state_dir: &Path, trial_id: &str) -> PathBuf {
     state_dir.join("checkpoints").join(trial_id)

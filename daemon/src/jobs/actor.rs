@@ -15,6 +15,7 @@ use vov_proto::pb;
 
 use super::classify::{classify, Outcome, StopReason};
 use super::convert;
+use super::evaluation;
 use super::manager::{Command, JobError, ManagerConfig, NewJob, Snapshot, Subscription};
 use super::now_ms;
 use super::progress::Progress;
@@ -182,11 +183,12 @@ impl Actor {
             // JSON may differ from the submitted one in its last bit. Which
             // weights to keep is not part of a trial's identity: the job keeps its
             // own.
-            let same = existing.spec == job.spec_proto
+            let same_spec = existing.spec == job.spec_proto
                 || serde_json::from_str::<TrainSpec>(&existing.resolved).is_ok_and(|mut s| {
                     s.trial.keep_weights = job.spec.trial.keep_weights;
                     s == job.spec
                 });
+            let same = same_spec && existing.evaluation == job.evaluation;
             if !same {
                 return Err(JobError::Conflict(job.trial_id));
             }
@@ -216,6 +218,7 @@ impl Actor {
             result: None,
             last_seq: 0,
             stop_after: job.stop_after,
+            evaluation: job.evaluation,
         };
         let row = db(&self.store, move |s| s.insert(&row)).await?;
         tracing::info!(trial.id = %row.trial_id, sweep.id = %row.sweep_id, model = %row.model, "trial queued");
@@ -389,10 +392,28 @@ impl Actor {
                 return self.finish(id, end, None).await;
             }
         };
+        let evaluate = match row.evaluation.as_deref().map(evaluation::decode) {
+            None => None,
+            Some(decoded) => match decoded
+                .and_then(|e| evaluation::task(&e, self.cfg.received_file(&e.weights_sha256)))
+            {
+                Ok(task) => Some(task),
+                Err(msg) => {
+                    let end = ended(
+                        JobState::Failed,
+                        Some(FailureClass::InvalidSpec),
+                        msg,
+                        attempt,
+                    );
+                    return self.finish(id, end, None).await;
+                }
+            },
+        };
         let device = self.cfg.slots[slot].clone();
         let input = WorkerInput {
             spec,
-            threads: self.cfg.threads_per_slot,
+            threads: evaluation::threads(&row, self.cfg.threads_per_slot),
+            evaluate,
             device: device.clone(),
             data_dir: self.cfg.data_dir.clone(),
             checkpoint_dir: self.cfg.checkpoint_dir(id),
@@ -515,6 +536,24 @@ impl Actor {
                 tracing::info!(trial.id = %id, max_val_acc = record.max_val_acc, "trial succeeded");
                 let end = ended(JobState::Succeeded, None, "finished".into(), attempt);
                 let result = pb::job_event::Kind::Result(convert::result(&record));
+                let change = Change {
+                    result: Some(json),
+                    ..Change::state(end, vec![result])
+                };
+                self.settle(id, change, slot, After::Final).await
+            }
+            Outcome::Evaluated(record) => {
+                let json = serde_json::to_string(&record).unwrap_or_default();
+                let key = id.to_string();
+                let row = db(&self.store, move |s| s.get(&key)).await?;
+                let source = row
+                    .and_then(|r| r.evaluation)
+                    .and_then(|b| evaluation::decode(&b).ok())
+                    .map(|e| e.source_trial_id)
+                    .unwrap_or_default();
+                tracing::info!(trial.id = %id, val_acc = ?record.val_acc, "evaluation succeeded");
+                let end = ended(JobState::Succeeded, None, "evaluated".into(), attempt);
+                let result = pb::job_event::Kind::Evaluated(convert::evaluation(&record, &source));
                 let change = Change {
                     result: Some(json),
                     ..Change::state(end, vec![result])

@@ -4,6 +4,7 @@
 use super::plain::plain;
 use super::protocol::{WorkerFailure, WorkerMessage};
 use super::state::FailureClass;
+use crate::train::evaluate::EvaluationRecord;
 use crate::train::TrainRecord;
 
 /// Why the daemon stopped a worker.
@@ -33,6 +34,8 @@ pub struct Exit {
 pub enum Outcome {
     /// Finished with a result.
     Succeeded(Box<TrainRecord>),
+    /// An evaluation finished with its record.
+    Evaluated(Box<EvaluationRecord>),
     /// Failed, with its class and message.
     Failed {
         /// The class.
@@ -87,8 +90,10 @@ pub fn failure_class(failure: WorkerFailure) -> FailureClass {
 /// Decides the outcome of a worker that reported `report` (its last result or
 /// failure line), ended as `exit`, and was stopped by the daemon for `stop`.
 pub fn classify(report: Option<WorkerMessage>, exit: &Exit, stop: Option<StopReason>) -> Outcome {
-    if let Some(WorkerMessage::Result { record }) = report {
-        return Outcome::Succeeded(record);
+    match report {
+        Some(WorkerMessage::Result { record }) => return Outcome::Succeeded(record),
+        Some(WorkerMessage::Evaluated { record }) => return Outcome::Evaluated(record),
+        _ => {}
     }
     match stop {
         Some(StopReason::Cancel) => return Outcome::Cancelled,

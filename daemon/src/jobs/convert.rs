@@ -5,7 +5,10 @@ use vov_proto::pb;
 
 use super::Progress;
 use crate::runtime::fingerprint::Fingerprint;
+use crate::train::evaluate::EvaluationRecord;
 use crate::train::metrics::EpochMetrics;
+use crate::train::timing::{Batch1Timing, BatchTiming};
+use crate::train::weights::WeightsInfo;
 use crate::train::{TrainEvent, TrainRecord};
 
 /// A fingerprint as sent.
@@ -59,19 +62,8 @@ pub fn result(r: &TrainRecord) -> pb::TrialResult {
         pipeline_s_per_epoch: r.pipeline_s_per_epoch,
         data_wait_s_per_epoch: r.data_wait_s_per_epoch,
         train_images_per_s: r.train_images_per_s,
-        batch1: r.batch1.as_ref().map(|b| pb::Batch1Timing {
-            images: b.images as u64,
-            total_s: b.total_s,
-            p50_ms: b.p50_ms,
-            p95_ms: b.p95_ms,
-            p99_ms: b.p99_ms,
-        }),
-        batch32: r.batch32.as_ref().map(|b| pb::BatchTiming {
-            images: b.images as u64,
-            batch_size: b.batch_size as u32,
-            total_s: b.total_s,
-            images_per_s: b.images_per_s,
-        }),
+        batch1: r.batch1.as_ref().map(batch1),
+        batch32: r.batch32.as_ref().map(batched),
         peak_rss_bytes: r.peak_rss_bytes.unwrap_or(0),
         fingerprint: Some(fingerprint(&r.fingerprint)),
         resumed_from_epoch: r.resumed_from_epoch as u32,
@@ -80,13 +72,58 @@ pub fn result(r: &TrainRecord) -> pb::TrialResult {
         warnings: r.warnings.clone(),
         version: r.version.clone(),
         resolved_spec_json: serde_json::to_string(&r.spec).unwrap_or_default(),
-        weights: r.weights.as_ref().map(|w| pb::KeptWeights {
-            kept: w.kept.as_str().to_string(),
-            epoch: w.epoch as u32,
-            val_acc: w.val_acc,
-            bytes: w.bytes,
-            sha256: w.sha256.clone(),
-        }),
+        weights: r.weights.as_ref().map(kept),
+    }
+}
+
+fn batch1(b: &Batch1Timing) -> pb::Batch1Timing {
+    pb::Batch1Timing {
+        images: b.images as u64,
+        total_s: b.total_s,
+        p50_ms: b.p50_ms,
+        p95_ms: b.p95_ms,
+        p99_ms: b.p99_ms,
+    }
+}
+
+fn batched(b: &BatchTiming) -> pb::BatchTiming {
+    pb::BatchTiming {
+        images: b.images as u64,
+        batch_size: b.batch_size as u32,
+        total_s: b.total_s,
+        images_per_s: b.images_per_s,
+    }
+}
+
+fn kept(w: &WeightsInfo) -> pb::KeptWeights {
+    pb::KeptWeights {
+        kept: w.kept.as_str().to_string(),
+        epoch: w.epoch as u32,
+        val_acc: w.val_acc,
+        bytes: w.bytes,
+        sha256: w.sha256.clone(),
+    }
+}
+
+/// An evaluation record as sent, for weights trained by `source_trial_id`.
+pub fn evaluation(r: &EvaluationRecord, source_trial_id: &str) -> pb::EvaluationResult {
+    pb::EvaluationResult {
+        model: r.model.clone(),
+        params: r.params.total as u64,
+        trainable_params: r.params.trainable as u64,
+        dataset: r.dataset.as_str().to_string(),
+        val_images: r.val_images as u64,
+        val_acc: r.val_acc,
+        val_loss: r.val_loss,
+        batch1: r.batch1.as_ref().map(batch1),
+        batch32: r.batch32.as_ref().map(batched),
+        fingerprint: Some(fingerprint(&r.fingerprint)),
+        weights: Some(kept(&r.file)),
+        source_trial_id: source_trial_id.to_string(),
+        peak_rss_bytes: r.peak_rss_bytes.unwrap_or(0),
+        started_at: r.started_at.clone(),
+        finished_at: r.finished_at.clone(),
+        version: r.version.clone(),
     }
 }
 

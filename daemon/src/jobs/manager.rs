@@ -51,6 +51,11 @@ impl ManagerConfig {
     pub fn weights_file(&self, trial_id: &str) -> PathBuf {
         crate::config::weights_file(&self.state_dir, trial_id)
     }
+
+    /// Where uploaded weights of digest `sha256` live.
+    pub fn received_file(&self, sha256: &str) -> PathBuf {
+        crate::config::received_file(&self.state_dir, sha256)
+    }
 }
 
 /// A validated submission.
@@ -68,6 +73,9 @@ pub struct NewJob {
     pub retry: bool,
     /// Pause after this many epochs with the checkpoint kept (0: run to the end).
     pub stop_after: u32,
+    /// The encoded `vov.v1.EvaluationSpec` of an evaluation job (`None`: it
+    /// trains).
+    pub evaluation: Option<Vec<u8>>,
 }
 
 /// Why a job request failed.
@@ -212,5 +220,15 @@ impl JobManager {
     /// Where a trial's kept weights live.
     pub fn weights_file(&self, trial_id: &str) -> PathBuf {
         crate::config::weights_file(&self.state_dir, trial_id)
+    }
+
+    /// Where uploaded weights go (named by their digest).
+    pub fn received_dir(&self) -> PathBuf {
+        crate::config::received_dir(&self.state_dir)
+    }
+
+    /// Where uploaded weights of digest `sha256` live.
+    pub fn received_file(&self, sha256: &str) -> PathBuf {
+        crate::config::received_file(&self.state_dir, sha256)
     }
 }

@@ -5,6 +5,7 @@
 mod actor;
 pub mod classify;
 pub mod convert;
+pub mod evaluation;
 mod manager;
 pub mod plain;
 pub mod progress;

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use vov_spec::{DatasetName, Measure};
+
+use crate::train::evaluate::EvaluationRecord;
 use crate::train::{TrainEvent, TrainRecord, TrainSpec};
 
 /// What a worker is asked to do.
@@ -33,6 +36,25 @@ pub struct WorkerInput {
     /// Where the weights the spec's `keep_weights` asks for go.
     #[serde(default)]
     pub weights_file: Option<PathBuf>,
+    /// Set for an evaluation job: evaluate these weights instead of training
+    /// (`spec` is then the weights' own).
+    #[serde(default)]
+    pub evaluate: Option<EvaluateTask>,
+}
+
+/// What an evaluation job's worker measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluateTask {
+    /// The weights file.
+    pub weights: PathBuf,
+    /// The data set; the one they were trained on when `None`.
+    pub dataset: Option<DatasetName>,
+    /// First N validation images; the trial's own limit when `None`.
+    pub val_limit: Option<usize>,
+    /// Take the validation accuracy.
+    pub accuracy: bool,
+    /// Timings to take.
+    pub measure: Measure,
 }
 
 /// Why a worker stopped without a result, as it reports it.
@@ -66,6 +88,11 @@ pub enum WorkerMessage {
     Result {
         /// Its record.
         record: Box<TrainRecord>,
+    },
+    /// The evaluation finished.
+    Evaluated {
+        /// Its record.
+        record: Box<EvaluationRecord>,
     },
     /// The trial stopped where it was asked to, its checkpoint written.
     Paused {

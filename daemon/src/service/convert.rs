@@ -9,6 +9,7 @@ use vov_spec::TrialSpec;
 use super::error::ServiceError;
 use crate::jobs::{convert, Progress};
 use crate::store::JobRow;
+use crate::train::evaluate::EvaluationRecord;
 use crate::train::{TrainRecord, TrainSpec};
 
 fn invalid(msg: impl Into<String>) -> ServiceError {
@@ -46,11 +47,26 @@ pub fn train_spec(s: &pb::TrialSpec) -> Result<TrainSpec, ServiceError> {
 /// A stored job as sent.
 pub fn job(row: &JobRow, host: &str) -> pb::Job {
     let progress: Option<Progress> = serde_json::from_str(&row.progress).ok();
-    let result = row
-        .result
+    let evaluation = row
+        .evaluation
         .as_deref()
-        .and_then(|r| serde_json::from_str::<TrainRecord>(r).ok())
-        .map(|r| convert::result(&r));
+        .and_then(|b| pb::EvaluationSpec::decode(b).ok());
+    let (result, evaluation_result) = match &evaluation {
+        None => {
+            let r = row.result.as_deref();
+            let r = r.and_then(|r| serde_json::from_str::<TrainRecord>(r).ok());
+            (r.map(|r| convert::result(&r)), None)
+        }
+        Some(e) => {
+            let r = row.result.as_deref();
+            let r = r.and_then(|r| serde_json::from_str::<EvaluationRecord>(r).ok());
+            (None, r.map(|r| convert::evaluation(&r, &e.source_trial_id)))
+        }
+    };
+    let kind = match evaluation {
+        Some(_) => pb::JobKind::Evaluate,
+        None => pb::JobKind::Train,
+    };
     pb::Job {
         trial_id: row.trial_id.clone(),
         sweep_id: row.sweep_id.clone(),
@@ -67,6 +83,9 @@ pub fn job(row: &JobRow, host: &str) -> pb::Job {
         result,
         last_seq: row.last_seq,
         host: host.to_string(),
+        kind: kind as i32,
+        evaluation,
+        evaluation_result,
     }
 }
 

@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod convert;
 pub mod error;
+mod evaluation;
 pub mod host;
+pub mod upload;
 pub mod weights;
 
 use std::net::SocketAddr;
@@ -151,26 +153,37 @@ impl Trainer for TrainerService {
         req: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let peer = peer(&req);
-        let r = req.into_inner();
+        let mut r = req.into_inner();
         convert::check_id("trial_id", &r.trial_id, false)?;
         convert::check_id("sweep_id", &r.sweep_id, true)?;
-        let spec_pb = r
-            .spec
-            .ok_or_else(|| ServiceError::InvalidArgument("spec: required".into()))?;
-        let spec = convert::train_spec(&spec_pb)?;
-        self.check_runnable(&spec_pb, spec.dataset).await?;
-        tracing::info!(peer.addr = %peer, trial.id = %r.trial_id, sweep.id = %r.sweep_id, model = %spec.model.name, "submit");
-        let (row, created) = self
-            .jobs
-            .submit(NewJob {
-                trial_id: r.trial_id,
-                sweep_id: r.sweep_id,
-                spec_proto: spec_pb.encode_to_vec(),
-                spec,
-                retry: r.retry,
-                stop_after: r.stop_after_epochs,
-            })
-            .await?;
+        let (job, spec_pb) = match r.evaluation.take() {
+            Some(e) => evaluation::new_job(self, r, e).await?,
+            None => {
+                let spec_pb = r
+                    .spec
+                    .take()
+                    .ok_or_else(|| ServiceError::InvalidArgument("spec: required".into()))?;
+                let spec = convert::train_spec(&spec_pb)?;
+                let job = NewJob {
+                    trial_id: r.trial_id,
+                    sweep_id: r.sweep_id,
+                    spec_proto: spec_pb.encode_to_vec(),
+                    spec,
+                    retry: r.retry,
+                    stop_after: r.stop_after_epochs,
+                    evaluation: None,
+                };
+                (job, spec_pb)
+            }
+        };
+        self.check_runnable(&spec_pb, job.spec.dataset).await?;
+        let kind = if job.evaluation.is_some() {
+            "evaluate"
+        } else {
+            "train"
+        };
+        tracing::info!(peer.addr = %peer, trial.id = %job.trial_id, sweep.id = %job.sweep_id, model = %job.spec.model.name, kind, "submit");
+        let (row, created) = self.jobs.submit(job).await?;
         Ok(Response::new(pb::SubmitResponse {
             job: Some(convert::job(&row, &self.host.hostname)),
             created,
@@ -208,6 +221,16 @@ impl Trainer for TrainerService {
         let path = self.jobs.weights_file(&r.trial_id);
         let stream = weights::stream(self.store(), path, &r.trial_id, r.offset).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn put_weights(
+        &self,
+        req: Request<tonic::Streaming<pb::WeightsChunk>>,
+    ) -> Result<Response<pb::PutWeightsResponse>, Status> {
+        let peer = peer(&req);
+        let kept = upload::receive(req.into_inner(), self.jobs.received_dir()).await?;
+        tracing::info!(peer.addr = %peer, sha256 = %kept.sha256, bytes = kept.bytes, "weights uploaded");
+        Ok(Response::new(kept))
     }
 
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::Job>, Status> {

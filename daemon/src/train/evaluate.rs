@@ -13,10 +13,15 @@ use vov_spec::{DatasetName, Measure};
 use super::epoch::Validation;
 use super::error::TrainError;
 use super::timing::{self, Batch1Timing, BatchTiming};
-use super::weights::{self, WeightsMeta};
+use super::weights::{self, WeightsInfo, WeightsMeta};
 use crate::data::{self, LoadOptions};
 use crate::model::ParamCount;
 use crate::runtime::fingerprint::Fingerprint;
+use crate::runtime::memory;
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
 
 /// What to evaluate kept weights on, and how.
 #[derive(Debug, Clone)]
@@ -62,6 +67,14 @@ pub struct EvaluationRecord {
     pub fingerprint: Fingerprint,
     /// The weights' own record: which, from which epoch, trained where.
     pub weights: WeightsMeta,
+    /// The weights file as a result lists it: which, size and SHA-256.
+    pub file: WeightsInfo,
+    /// Peak resident memory of the process, bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Start time (RFC 3339, UTC).
+    pub started_at: String,
+    /// End time (RFC 3339, UTC).
+    pub finished_at: String,
     /// vovd version.
     pub version: String,
 }
@@ -75,7 +88,12 @@ fn mismatch(path: &Path, theirs: String, data: String) -> TrainError {
 
 /// Evaluates the weights at `path`.
 pub fn run(path: &Path, opts: &EvaluateOptions) -> Result<EvaluationRecord, TrainError> {
+    let started = std::time::SystemTime::now();
     let w = weights::load(path, &opts.device)?;
+    let file = weights::info(path)?.ok_or_else(|| TrainError::Weights {
+        path: path.to_path_buf(),
+        reason: "the file went away while it was read".into(),
+    })?;
     let spec = &w.meta.spec;
     let dataset = opts.dataset.unwrap_or(spec.dataset);
     let data = data::load(
@@ -138,6 +156,10 @@ pub fn run(path: &Path, opts: &EvaluateOptions) -> Result<EvaluationRecord, Trai
         batch32,
         fingerprint: Fingerprint::detect(&opts.device_label, None, opts.threads),
         weights: w.meta,
+        file,
+        peak_rss_bytes: memory::peak_rss_bytes(),
+        started_at: rfc3339(started),
+        finished_at: rfc3339(std::time::SystemTime::now()),
         version: env!("CARGO_PKG_VERSION").to_string(),
     })
 }

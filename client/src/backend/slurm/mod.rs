@@ -358,6 +358,7 @@ impl Backend for SlurmBackend {
             spec: Some(spec),
             retry: run.retry,
             stop_after_epochs: 0,
+            evaluation: None,
         };
         self.submits
             .send(submit::Pending { request, reply })

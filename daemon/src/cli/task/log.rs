@@ -119,6 +119,7 @@ impl TaskLog {
             result: ending.result,
             last_seq: self.last_seq + events_to_come,
             host: self.host.clone(),
+            ..pb::Job::default()
         }
     }
 

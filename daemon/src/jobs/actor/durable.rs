@@ -210,6 +210,7 @@ impl Actor {
                 if done.after == After::Final {
                     self.remove_checkpoints(id);
                     self.trim_weights(id);
+                    self.release_uploads(id);
                 }
                 self.channels.remove(id);
                 self.seqs.remove(id);

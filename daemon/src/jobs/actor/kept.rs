@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use super::{db, Actor};
 use crate::jobs::manager::JobError;
-use crate::jobs::retention;
 use crate::jobs::state::JobState;
+use crate::jobs::{evaluation, retention};
 use crate::store::ListQuery;
 
 impl Actor {
@@ -46,6 +46,25 @@ impl Actor {
             let dir = crate::config::weights_dir(&cfg.state_dir);
             if let Err(e) = retention::trim(&store, &dir, budget, &id, |t| cfg.weights_file(t)) {
                 tracing::warn!(error = %e, "could not apply max_weights_bytes");
+            }
+        });
+    }
+
+    /// Lets uploaded weights go that no unfinished evaluation needs now that job
+    /// `id` ended (its own at once), on the blocking pool.
+    pub(super) fn release_uploads(&self, id: &str) {
+        let (store, cfg, id) = (self.store.clone(), self.cfg.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            let released = store
+                .get(&id)
+                .ok()
+                .flatten()
+                .and_then(|r| r.evaluation)
+                .and_then(|b| evaluation::decode(&b).ok())
+                .map(|e| e.weights_sha256);
+            let dir = crate::config::received_dir(&cfg.state_dir);
+            if let Err(e) = evaluation::release(&store, &dir, released.as_deref(), cfg.sweep_idle) {
+                tracing::warn!(error = %e, "could not let uploaded weights go");
             }
         });
     }
