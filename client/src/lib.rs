@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod cli;
 pub mod datasets;
+pub mod evaluate;
 pub mod hosts;
 pub mod local;
 pub mod progress;

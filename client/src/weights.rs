@@ -200,6 +200,13 @@ async fn attempt(
     Ok(())
 }
 
+/// The SHA-256 of `bytes`, lowercase hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    let mut h = Sha256Hex::default();
+    h.update(bytes);
+    h.finish()
+}
+
 /// Fetches the kept weights of `trial_id` to `dest` (through `dest.part`).
 pub async fn fetch(
     client: &mut Client,
@@ -269,4 +276,54 @@ pub fn part_path(dest: &Path) -> PathBuf {
     let mut name = dest.file_name().unwrap_or_default().to_os_string();
     name.push(".part");
     dest.with_file_name(name)
+}
+
+/// The largest chunk an upload sends (the host takes at most this much at once).
+pub const UPLOAD_CHUNK_BYTES: usize = 1 << 20;
+
+/// Uploads a weights file's `bytes` (of SHA-256 `sha256`) to a host for
+/// evaluation jobs, whole, retrying a broken call up to [`MAX_ATTEMPTS`] times;
+/// returns what the host kept.
+pub async fn upload(
+    client: &mut Client,
+    bytes: &[u8],
+    sha256: &str,
+) -> Result<pb::PutWeightsResponse, FetchError> {
+    let total = bytes.len() as u64;
+    let chunks: Vec<pb::WeightsChunk> = bytes
+        .chunks(UPLOAD_CHUNK_BYTES)
+        .scan(0u64, |offset, data| {
+            let chunk = pb::WeightsChunk {
+                offset: *offset,
+                data: data.to_vec(),
+                total_bytes: total,
+                sha256: sha256.to_string(),
+            };
+            *offset += data.len() as u64;
+            Some(chunk)
+        })
+        .collect();
+    let mut last = String::new();
+    for attempt in 1..=MAX_ATTEMPTS {
+        let stream = tokio_stream::iter(chunks.clone());
+        match client.put_weights(tonic::Request::new(stream)).await {
+            Ok(kept) => {
+                let kept = kept.into_inner();
+                if kept.sha256 != sha256 || kept.bytes != total {
+                    return Err(FetchError::Inconsistent(format!(
+                        "back {} bytes with SHA-256 {} for an upload of {total} bytes with {sha256}",
+                        kept.bytes, kept.sha256
+                    )));
+                }
+                return Ok(kept);
+            }
+            Err(s) if refusal(&s) => return Err(FetchError::Refused(s.message().into())),
+            Err(s) => last = format!("{:?}: {}", s.code(), s.message()),
+        }
+        tracing::warn!(attempt, "weights upload broke ({last}); again");
+    }
+    Err(FetchError::Broken {
+        attempts: MAX_ATTEMPTS,
+        last,
+    })
 }

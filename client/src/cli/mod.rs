@@ -8,6 +8,7 @@ pub mod cancel;
 mod common;
 mod data;
 mod dry_run;
+mod evaluate;
 mod hosts;
 mod results;
 mod status;
@@ -64,6 +65,8 @@ pub enum Command {
     Report(results::ReportArgs),
     /// Fetch a trial's kept weights (safetensors) from its host.
     Weights(weights::WeightsArgs),
+    /// Measure a trial's kept weights on other hosts (accuracy, batch-1, batch-32).
+    Evaluate(evaluate::EvaluateArgs),
     /// Serve a live web dashboard of the results store (sweeps, trials, curves).
     Ui(ui::UiArgs),
     /// Print shell completions.
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Command::Report(args) => results::report(args),
             Command::Ui(args) => ui::run(args).await,
             Command::Weights(args) => weights::run(args).await,
+            Command::Evaluate(args) => evaluate::run(args).await,
             Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })

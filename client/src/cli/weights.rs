@@ -52,7 +52,7 @@ struct Written<'a> {
     attempts: u32,
 }
 
-fn fetch_error(trial: &str, url: &str, e: FetchError) -> CliError {
+pub(super) fn fetch_error(trial: &str, url: &str, e: FetchError) -> CliError {
     let text = format!("{trial}: {url}: {e}");
     match e {
         FetchError::Broken { .. } => CliError::Connection(text),
@@ -61,33 +61,37 @@ fn fetch_error(trial: &str, url: &str, e: FetchError) -> CliError {
 }
 
 /// Where a trial's kept weights are.
-enum Holder {
+pub(super) enum Holder {
     /// On a vovd host (the local vovd a local run used, started for this).
     Host(HostsConfig, Option<crate::local::LocalDaemon>),
     /// In a Slurm trial's folder on the shared filesystem.
     Folder(TrialDir),
 }
 
-/// Where `args.trial`'s weights are: its host's URL with the credentials, the
-/// local vovd when there are no hosts, or its Slurm trial folder.
-fn holder(args: &WeightsArgs, store: &crate::store::ResultsStore) -> Result<Holder, CliError> {
+/// Where `trial`'s weights are: its host's URL with the credentials of
+/// `host_args`, the local vovd when there are no hosts, or its Slurm trial folder.
+pub(super) fn holder(
+    trial: &str,
+    host_args: &HostArgs,
+    store_args: &StoreArgs,
+    store: &crate::store::ResultsStore,
+) -> Result<Holder, CliError> {
     let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
-    let row = store.trial(&args.trial).map_err(err)?.ok_or_else(|| {
+    let row = store.trial(trial).map_err(err)?.ok_or_else(|| {
         CliError::Usage(format!(
-            "'{}' is not a trial in {}",
-            args.trial,
-            args.store.store.display()
+            "'{trial}' is not a trial in {}",
+            store_args.store.display()
         ))
     })?;
-    let sweep = store.sweep_of(&args.trial).map_err(err)?;
-    let (cfg, source) = match stored_target(&args.hosts, store, sweep.as_deref())?.0 {
+    let sweep = store.sweep_of(trial).map_err(err)?;
+    let (cfg, source) = match stored_target(host_args, store, sweep.as_deref())?.0 {
         Target::Slurm(slurm) => {
-            return Ok(Holder::Folder(TrialDir::new(&slurm.work_dir, &args.trial)));
+            return Ok(Holder::Folder(TrialDir::new(&slurm.work_dir, trial)));
         }
         Target::Fleet(cfg, source) => (cfg, source),
     };
     if source == Source::None {
-        let daemon = local_daemon(&args.store.store, "weights")?;
+        let daemon = local_daemon(&store_args.store, "weights")?;
         let cfg = HostsConfig {
             urls: vec![daemon.url.clone()],
             ..HostsConfig::default()
@@ -96,7 +100,7 @@ fn holder(args: &WeightsArgs, store: &crate::store::ResultsStore) -> Result<Hold
     }
     let url = row
         .host
-        .ok_or_else(|| CliError::Usage(format!("'{}' was never placed on a host", args.trial)))?;
+        .ok_or_else(|| CliError::Usage(format!("'{trial}' was never placed on a host")))?;
     Ok(Holder::Host(
         HostsConfig {
             urls: vec![url],
@@ -104,6 +108,21 @@ fn holder(args: &WeightsArgs, store: &crate::store::ResultsStore) -> Result<Hold
         },
         None,
     ))
+}
+
+/// Fetches or copies `trial`'s kept weights from `holder` to `dest` (a local
+/// vovd started for it is stopped again).
+pub(super) async fn get(holder: Holder, trial: &str, dest: &Path) -> Result<Fetched, CliError> {
+    match holder {
+        Holder::Folder(dir) => from_folder(&dir, trial, dest),
+        Holder::Host(cfg, local) => {
+            let fetched = from_host(&cfg, trial, dest).await;
+            if let Some(daemon) = local {
+                daemon.stop();
+            }
+            fetched
+        }
+    }
 }
 
 /// The weights a Slurm trial's folder lists in its result, copied and checked.
@@ -139,16 +158,8 @@ pub(super) async fn run(args: WeightsArgs) -> Result<ExitCode, CliError> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.safetensors", args.trial)));
-    let fetched = match holder(&args, &store)? {
-        Holder::Folder(dir) => from_folder(&dir, &args.trial, &dest),
-        Holder::Host(cfg, local) => {
-            let fetched = from_host(&cfg, &args.trial, &dest).await;
-            if let Some(daemon) = local {
-                daemon.stop();
-            }
-            fetched
-        }
-    };
+    let holder = holder(&args.trial, &args.hosts, &args.store, &store)?;
+    let fetched = get(holder, &args.trial, &dest).await;
     let Fetched {
         path,
         bytes,

@@ -3,6 +3,7 @@
 //! different machines never share a column. Pure functions; rendering in
 //! `table.rs`, plots in `plot.rs`.
 
+pub mod evaluations;
 pub mod files;
 pub mod plot;
 pub mod search;
@@ -111,6 +112,9 @@ pub struct Report {
     pub unfinished: Vec<Unfinished>,
     /// What an adaptive search spent and found (none for a grid).
     pub search: Option<search::SearchSummary>,
+    /// Its trials' kept weights measured on other hosts (`vovctl evaluate`),
+    /// one section per fingerprint of the host that measured.
+    pub evaluations: Vec<Section>,
 }
 
 fn stat(results: &[&pb::TrialResult], f: impl Fn(&pb::TrialResult) -> Option<f64>) -> Option<Stat> {
@@ -134,6 +138,17 @@ fn row(label: &str, model: &str, config_id: &str, results: &[&pb::TrialResult]) 
     }
 }
 
+/// An empty section for timings measured with fingerprint `fp`.
+fn section_of(fp: &pb::Fingerprint) -> Section {
+    Section {
+        fingerprint: fp.id.clone(),
+        device: format!("{} ({})", fp.device_name, fp.device),
+        cpu: format!("{}, {} threads", fp.cpu_model, fp.threads),
+        version: fp.vovd_version.clone(),
+        rows: Vec::new(),
+    }
+}
+
 /// Builds the report of a sweep from its stored trials.
 pub fn build(sweep: &str, trials: &[TrialRow]) -> Report {
     let mut sections: Vec<Section> = Vec::new();
@@ -141,13 +156,7 @@ pub fn build(sweep: &str, trials: &[TrialRow]) -> Report {
         let Some(r) = &t.result else { continue };
         let fp = r.fingerprint.clone().unwrap_or_default();
         if !sections.iter().any(|s| s.fingerprint == fp.id) {
-            sections.push(Section {
-                fingerprint: fp.id.clone(),
-                device: format!("{} ({})", fp.device_name, fp.device),
-                cpu: format!("{}, {} threads", fp.cpu_model, fp.threads),
-                version: fp.vovd_version.clone(),
-                rows: Vec::new(),
-            });
+            sections.push(section_of(&fp));
         }
     }
     for s in &mut sections {
@@ -195,6 +204,7 @@ pub fn build(sweep: &str, trials: &[TrialRow]) -> Report {
         sections,
         unfinished,
         search: None,
+        evaluations: Vec::new(),
     }
 }
 
@@ -209,6 +219,7 @@ pub fn of_sweep(
     let def = store.settings(sweep)?.map(|s| s.search).unwrap_or_default();
     let mut rep = build(sweep, rows);
     rep.search = search::summarize(&def, rows, &recorded);
+    rep.evaluations = evaluations::sections(rows, &store.evaluations(sweep)?);
     Ok((rep, recorded))
 }
 

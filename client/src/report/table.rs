@@ -67,6 +67,15 @@ pub fn markdown(report: &Report) -> String {
         out += &markdown_table(&HEADER, &s.rows.iter().map(cells).collect::<Vec<_>>());
         out += "\n";
     }
+    for s in &report.evaluations {
+        out += &format!(
+            "### Evaluated on {} — {} (fingerprint {}, vovd {})\n\n",
+            s.device, s.cpu, s.fingerprint, s.version
+        );
+        let rows: Vec<Vec<String>> = s.rows.iter().map(super::evaluations::cells).collect();
+        out += &markdown_table(&super::evaluations::HEADER, &rows);
+        out += "\n";
+    }
     if !report.unfinished.is_empty() {
         out += "### Without a result\n\n";
         let rows: Vec<Vec<String>> = report

@@ -172,3 +172,54 @@ fn a_search_summary_counts_epochs_against_the_grid_and_names_the_best() {
         "{md}"
     );
 }
+
+fn evaluation(id: &str, source: &str, fp: &str, acc: f64, p50: f64) -> crate::store::EvaluationRow {
+    crate::store::EvaluationRow {
+        eval_id: id.into(),
+        source_trial: source.into(),
+        host: format!("http://{fp}:1"),
+        request: pb::EvaluationSpec::default(),
+        state: TrialState::Succeeded,
+        failure: String::new(),
+        message: String::new(),
+        result: Some(pb::EvaluationResult {
+            val_acc: Some(acc),
+            params: 1_000_000,
+            batch1: Some(pb::Batch1Timing {
+                p50_ms: p50,
+                ..Default::default()
+            }),
+            fingerprint: Some(pb::Fingerprint {
+                id: fp.into(),
+                device_name: format!("dev-{fp}"),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+#[test]
+fn evaluations_get_a_section_per_fingerprint_that_measured_them() {
+    let trials = vec![trial("t1", "c1", "gpu", 0.8, 1.0)];
+    let evals = vec![
+        evaluation("e1", "t1", "cpu", 0.8, 7.0),
+        evaluation("e2", "t1", "laptop", 0.8, 9.0),
+        evaluation("e3", "t1", "cpu", 0.8, 5.0),
+        // Not one of the sweep's trials: left out.
+        evaluation("e4", "elsewhere", "cpu", 0.1, 1.0),
+    ];
+    let secs = evaluations::sections(&trials, &evals);
+    assert_eq!(secs.len(), 2);
+    assert_eq!(secs[0].fingerprint, "cpu");
+    let row = &secs[0].rows[0];
+    assert_eq!((row.repeats, row.label.as_str()), (2, "model-c1"));
+    assert_eq!(row.p50_ms.unwrap().mean, 6.0);
+    assert!((row.max_val_acc.unwrap().mean - 80.0).abs() < 1e-9);
+    let mut rep = build("s", &trials);
+    rep.evaluations = secs;
+    let md = table::markdown(&rep);
+    assert!(md.contains("### Evaluated on dev-cpu"), "{md}");
+    assert!(md.contains("### Evaluated on dev-laptop"), "{md}");
+    assert!(md.contains("val acc %"), "{md}");
+}
