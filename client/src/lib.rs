@@ -12,6 +12,7 @@ pub mod cli;
 pub mod datasets;
 pub mod evaluate;
 pub mod hosts;
+pub mod kept;
 pub mod local;
 pub mod progress;
 #[cfg(test)]

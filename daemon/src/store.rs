@@ -364,6 +364,30 @@ impl Store {
         Ok(())
     }
 
+    /// Takes the kept weights out of a job's stored result (they are gone from
+    /// the host); a job without a result or weights is left as it is.
+    pub fn forget_weights(&self, trial_id: &str) -> Result<(), StoreError> {
+        let Some(row) = self.get(trial_id)? else {
+            return Ok(());
+        };
+        let Some(mut result) = row
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        else {
+            return Ok(());
+        };
+        let Some(weights) = result.get_mut("weights") else {
+            return Ok(());
+        };
+        *weights = serde_json::Value::Null;
+        self.lock().execute(
+            "UPDATE jobs SET result = ?2 WHERE trial_id = ?1",
+            params![trial_id, result.to_string()],
+        )?;
+        Ok(())
+    }
+
     /// Records the latest progress.
     pub fn set_progress(&self, trial_id: &str, progress: &str) -> Result<(), StoreError> {
         self.lock().execute(

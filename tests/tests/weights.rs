@@ -217,3 +217,124 @@ async fn weights_past_the_budget_go_oldest_first_once_their_sweep_has_ended() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("gone from this host"), "{stderr}");
 }
+
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("--json prints JSON lines"))
+        .collect()
+}
+
+#[tokio::test]
+async fn collect_pulls_each_configurations_best_and_prune_spares_it() {
+    let tmp = TempDir::new().unwrap();
+    let d = Daemon::start_in(&tmp.path().join("d"), DaemonOptions::default());
+    let store = tmp.path().join("results.db");
+    // Two configurations of two repeats each.
+    let file = sweep_file_with(tmp.path(), "pruned", 2, 96, &[3e-3], "repeats = 2");
+    keep_weights(&file, "final");
+    let hosts = d.addr.to_string();
+    let out = run(vovctl(tmp.path())
+        .arg("sweep")
+        .arg(&file)
+        .args(["--hosts", &hosts, "--store"])
+        .arg(&store));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let all = jobs(&d, "pruned").await;
+    assert_eq!(all.len(), 4);
+    // The best of each configuration (same spec but the seed).
+    let config = |j: &pb::Job| j.spec.as_ref().unwrap().weight_decay.to_bits();
+    let acc = |j: &pb::Job| j.result.as_ref().unwrap().max_val_acc;
+    let mut best: Vec<&pb::Job> = Vec::new();
+    for j in &all {
+        match best.iter_mut().find(|b| config(b) == config(j)) {
+            Some(b) if acc(j) > acc(b) => *b = j,
+            Some(_) => {}
+            None => best.push(j),
+        }
+    }
+    let mut best_ids: Vec<String> = best.iter().map(|j| j.trial_id.clone()).collect();
+    best_ids.sort();
+
+    let dir = tmp.path().join("w");
+    let out = run(vovctl(tmp.path())
+        .args([
+            "results",
+            "pruned",
+            "--collect",
+            "--weights",
+            "--hosts",
+            &hosts,
+        ])
+        .arg("--weights-dir")
+        .arg(&dir)
+        .arg("--store")
+        .arg(&store));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut got: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().replace(".safetensors", ""))
+        .collect();
+    got.sort();
+    assert_eq!(got, best_ids);
+    for id in &best_ids {
+        let here = std::fs::read(dir.join(format!("{id}.safetensors"))).unwrap();
+        assert_eq!(here, std::fs::read(kept_file(&d, id)).unwrap());
+    }
+
+    let prune = |extra: &[&str]| {
+        run(vovctl(tmp.path())
+            .args(["prune", "pruned", "--json", "--hosts", &hosts, "--store"])
+            .arg(&store)
+            .args(extra))
+    };
+    let out = prune(&["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json_lines(&out).len(), 2);
+    assert!(all.iter().all(|j| kept_file(&d, &j.trial_id).is_file()));
+
+    let out = prune(&[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert!(lines
+        .iter()
+        .all(|l| l["removed"] == true && l["bytes"].as_u64() > Some(0)));
+    for j in &all {
+        let spared = best_ids.contains(&j.trial_id);
+        assert_eq!(
+            kept_file(&d, &j.trial_id).is_file(),
+            spared,
+            "{}",
+            j.trial_id
+        );
+    }
+    let gone = all
+        .iter()
+        .find(|j| !best_ids.contains(&j.trial_id))
+        .unwrap();
+    let listed = d
+        .client()
+        .await
+        .get(pb::GetRequest {
+            trial_id: gone.trial_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.result.unwrap().weights.is_none(), "no longer listed");
+    let out = weights(
+        tmp.path(),
+        &gone.trial_id,
+        &tmp.path().join("x"),
+        &hosts,
+        &store,
+    );
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = prune(&["--all"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json_lines(&out).len(), 2);
+    assert!(all.iter().all(|j| !kept_file(&d, &j.trial_id).exists()));
+}

@@ -10,6 +10,7 @@ mod data;
 mod dry_run;
 mod evaluate;
 mod hosts;
+mod prune;
 mod results;
 mod status;
 mod sweep;
@@ -67,6 +68,8 @@ pub enum Command {
     Weights(weights::WeightsArgs),
     /// Measure a trial's kept weights on other hosts (accuracy, batch-1, batch-32).
     Evaluate(evaluate::EvaluateArgs),
+    /// Remove a sweep's kept weights from its hosts (each configuration's best stays).
+    Prune(prune::PruneArgs),
     /// Serve a live web dashboard of the results store (sweeps, trials, curves).
     Ui(ui::UiArgs),
     /// Print shell completions.
@@ -137,6 +140,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Command::Ui(args) => ui::run(args).await,
             Command::Weights(args) => weights::run(args).await,
             Command::Evaluate(args) => evaluate::run(args).await,
+            Command::Prune(args) => prune::run(args).await,
             Command::Completions { .. } => Ok(ExitCode::SUCCESS),
         }
     })

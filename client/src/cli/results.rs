@@ -49,6 +49,13 @@ pub struct ResultsArgs {
     /// First pull finished results of this sweep from every host into the store.
     #[arg(long)]
     pub collect: bool,
+    /// With --collect: also fetch each configuration's best kept weights (the
+    /// highest MaxValAcc over its repeats) into --weights-dir.
+    #[arg(long, requires = "collect")]
+    pub weights: bool,
+    /// Where --weights writes them, as TRIAL.safetensors [default: SWEEP-weights].
+    #[arg(long, value_name = "DIR", requires = "weights")]
+    pub weights_dir: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: ResultsFormat,
@@ -368,6 +375,9 @@ pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
         eprintln!("collected {new} new result(s)");
     }
     let rows = rows(&store, &args.sweep)?;
+    if args.weights {
+        collect_weights(&args, &store, &rows).await?;
+    }
     let recorded = store
         .histories(&args.sweep)
         .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -389,6 +399,39 @@ pub(super) async fn results(args: ResultsArgs) -> Result<ExitCode, CliError> {
         }
     });
     Ok(outcome(report::all_succeeded(&rows)))
+}
+
+/// Fetches each configuration's best kept weights into the weights directory;
+/// a file already there with the listed digest is kept as it is.
+async fn collect_weights(
+    args: &ResultsArgs,
+    store: &ResultsStore,
+    rows: &[TrialRow],
+) -> Result<(), CliError> {
+    let dir = args
+        .weights_dir
+        .clone()
+        .unwrap_or_else(|| format!("{}-weights", args.sweep).into());
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
+    for t in crate::kept::best_per_config(rows) {
+        let dest = dir.join(format!("{}.safetensors", t.trial_id));
+        let listed = t.result.as_ref().and_then(|r| r.weights.as_ref());
+        let have = std::fs::read(&dest)
+            .ok()
+            .is_some_and(|b| listed.is_some_and(|w| crate::weights::sha256(&b) == w.sha256));
+        if !have {
+            let from = super::weights::holder(&t.trial_id, &args.hosts, &args.store, store)?;
+            super::weights::get(from, &t.trial_id, &dest).await?;
+        }
+        eprintln!(
+            "weights of {} ({}): {}",
+            t.label,
+            t.trial_id,
+            dest.display()
+        );
+    }
+    Ok(())
 }
 
 /// Writes every file of the report (`report::files::FILES`) to `dir`.

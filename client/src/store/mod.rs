@@ -581,6 +581,20 @@ impl ResultsStore {
         Ok(changed == 1)
     }
 
+    /// Takes the kept weights out of a trial's stored result (removed from
+    /// their host).
+    pub fn forget_weights(&self, trial_id: &str) -> Result<(), StoreError> {
+        let Some(mut result) = self.trial(trial_id)?.and_then(|t| t.result) else {
+            return Ok(());
+        };
+        result.weights = None;
+        self.conn.execute(
+            "UPDATE trials SET result = ?2 WHERE trial_id = ?1",
+            params![trial_id, result.encode_to_vec()],
+        )?;
+        Ok(())
+    }
+
     /// Puts every trial of a sweep back to pending and forgets its results (a
     /// forced re-run).
     pub fn reset(&self, sweep: &str) -> Result<(), StoreError> {

@@ -148,6 +148,9 @@ impl Actor {
             Command::Cancel(id, reply) => {
                 let _ = reply.send(self.cancel(&id).await);
             }
+            Command::DropWeights(id, reply) => {
+                let _ = reply.send(self.drop_weights(&id).await);
+            }
             Command::Subscribe(id, reply) => {
                 let _ = reply.send(self.subscribe(&id).await);
             }

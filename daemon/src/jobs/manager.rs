@@ -93,6 +93,9 @@ pub enum JobError {
     /// Shutting down.
     #[error("the daemon is shutting down; retry later or submit to another host")]
     Draining,
+    /// The job has not ended: what was asked must wait until it has.
+    #[error("trial '{0}' has not ended; {1}")]
+    NotEnded(String, &'static str),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -133,6 +136,7 @@ type Reply<T> = oneshot::Sender<Result<T, JobError>>;
 pub(super) enum Command {
     Submit(Box<NewJob>, Reply<(JobRow, bool)>),
     Cancel(String, Reply<JobRow>),
+    DropWeights(String, Reply<u64>),
     Subscribe(String, Reply<Subscription>),
     Snapshot(oneshot::Sender<Snapshot>),
     Drain(oneshot::Sender<()>),
@@ -184,6 +188,13 @@ impl JobManager {
     /// Cancels a job; returns it as it stands (a running job ends shortly).
     pub async fn cancel(&self, trial_id: &str) -> Result<JobRow, JobError> {
         self.ask(|r| Command::Cancel(trial_id.to_string(), r)).await
+    }
+
+    /// Removes an ended job's kept weights and their listing in its result;
+    /// returns the bytes freed.
+    pub async fn drop_weights(&self, trial_id: &str) -> Result<u64, JobError> {
+        self.ask(|r| Command::DropWeights(trial_id.to_string(), r))
+            .await
     }
 
     /// Subscribes to a job's live events.

@@ -137,6 +137,7 @@ pub fn trim(
         let path = file_of(&id);
         match std::fs::remove_file(&path) {
             Ok(()) => {
+                store.forget_weights(&id)?;
                 tracing::info!(trial.id = %id, path = %path.display(), budget, "removed kept weights over max_weights_bytes");
                 removed.push(id);
             }

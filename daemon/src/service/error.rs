@@ -33,6 +33,7 @@ impl From<ServiceError> for Status {
                 JobError::Conflict(_) => Code::AlreadyExists,
                 JobError::QueueFull(_) => Code::ResourceExhausted,
                 JobError::Draining | JobError::Stopped => Code::Unavailable,
+                JobError::NotEnded(..) => Code::FailedPrecondition,
                 JobError::Store(_) | JobError::Internal(_) => Code::Internal,
             },
         };

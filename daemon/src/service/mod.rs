@@ -233,6 +233,18 @@ impl Trainer for TrainerService {
         Ok(Response::new(kept))
     }
 
+    async fn drop_weights(
+        &self,
+        req: Request<pb::DropWeightsRequest>,
+    ) -> Result<Response<pb::DropWeightsResponse>, Status> {
+        let peer = peer(&req);
+        let id = req.into_inner().trial_id;
+        convert::check_id("trial_id", &id, false)?;
+        let bytes_freed = self.jobs.drop_weights(&id).await?;
+        tracing::info!(peer.addr = %peer, trial.id = %id, bytes_freed, "kept weights removed");
+        Ok(Response::new(pb::DropWeightsResponse { bytes_freed }))
+    }
+
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::Job>, Status> {
         let id = req.into_inner().trial_id;
         convert::check_id("trial_id", &id, false)?;

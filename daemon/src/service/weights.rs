@@ -32,11 +32,19 @@ async fn listed(store: Store, trial_id: &str) -> Result<WeightsInfo, Status> {
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| Status::internal(format!("stored result unreadable: {e}")))?;
-    record.and_then(|r| r.weights).ok_or_else(|| {
-        Status::not_found(format!(
+    let asked = record
+        .as_ref()
+        .is_some_and(|r| r.spec.keep_weights != vov_spec::KeepWeights::None);
+    match record.and_then(|r| r.weights) {
+        Some(w) => Ok(w),
+        None if asked => Err(Status::not_found(format!(
+            "the weights of '{trial_id}' are gone from this host: removed by its \
+             max_weights_bytes or by vovctl prune"
+        ))),
+        None => Err(Status::not_found(format!(
             "trial '{trial_id}' kept no weights (it has not succeeded, or its keep_weights is none)"
-        ))
-    })
+        ))),
+    }
 }
 
 /// Starts streaming the weights of `trial_id` (kept at `path`) from `offset`.

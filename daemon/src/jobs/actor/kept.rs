@@ -69,6 +69,34 @@ impl Actor {
         });
     }
 
+    /// Removes ended job `id`'s kept weights and their listing in its result;
+    /// returns the bytes freed (0 when they were gone already).
+    pub(super) async fn drop_weights(&self, id: &str) -> Result<u64, JobError> {
+        let key = id.to_string();
+        let row = db(&self.store, move |s| s.get(&key))
+            .await?
+            .ok_or_else(|| JobError::NotFound(id.to_string()))?;
+        if !row.state.is_settled() {
+            return Err(JobError::NotEnded(
+                id.to_string(),
+                "its weights can be removed once it has",
+            ));
+        }
+        let path = self.cfg.weights_file(id);
+        let key = id.to_string();
+        db(&self.store, move |s| {
+            let freed = std::fs::metadata(&path).map_or(0, |m| m.len());
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::store::StoreError::Io(e)),
+            }
+            s.forget_weights(&key)?;
+            Ok(freed)
+        })
+        .await
+    }
+
     /// Removes a job's checkpoints (none there is fine).
     pub(super) fn remove_checkpoints(&self, id: &str) {
         let dir = self.cfg.checkpoint_dir(id);
