@@ -364,10 +364,11 @@ impl Store {
         Ok(())
     }
 
-    /// Takes the kept weights out of a job's stored result (they are gone from
-    /// the host); a job without a result or weights is left as it is.
+    /// Takes the kept weights out of a training job's stored result (they are
+    /// gone from the host); a job without a result or weights, or an
+    /// evaluation job, is left as it is.
     pub fn forget_weights(&self, trial_id: &str) -> Result<(), StoreError> {
-        let Some(row) = self.get(trial_id)? else {
+        let Some(row) = self.get(trial_id)?.filter(|r| r.evaluation.is_none()) else {
             return Ok(());
         };
         let Some(mut result) = row
@@ -511,6 +512,41 @@ mod tests {
             stop_after: 0,
             evaluation: None,
         }
+    }
+
+    #[test]
+    fn forgetting_weights_clears_a_training_results_listing_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Store::open(&tmp.path().join("jobs.sqlite")).unwrap();
+        let result = r#"{"weights":{"sha256":"ab"},"model":"m"}"#;
+        for (id, evaluation) in [("t", None), ("e", Some(vec![1u8]))] {
+            let r = JobRow {
+                result: Some(result.into()),
+                evaluation,
+                ..row(id, "s")
+            };
+            s.insert(&r).unwrap();
+            s.conn
+                .lock()
+                .unwrap()
+                .execute(
+                    "UPDATE jobs SET result = ?2 WHERE trial_id = ?1",
+                    params![id, result],
+                )
+                .unwrap();
+            s.forget_weights(id).unwrap();
+        }
+        let read = |id: &str| -> serde_json::Value {
+            serde_json::from_str(&s.get(id).unwrap().unwrap().result.unwrap()).unwrap()
+        };
+        assert!(read("t")["weights"].is_null());
+        assert_eq!(read("t")["model"], "m");
+        assert_eq!(
+            read("e")["weights"]["sha256"],
+            "ab",
+            "an evaluation's record stays whole"
+        );
+        s.forget_weights("absent").unwrap();
     }
 
     #[test]

@@ -191,3 +191,52 @@ async fn an_upload_that_does_not_match_its_digest_is_rejected_and_not_kept() {
     assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
     assert!(err.message().contains("PutWeights"), "{}", err.message());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_files_evaluate_tables_time_each_configurations_best_elsewhere() {
+    let tmp = TempDir::new().unwrap();
+    let a = Daemon::start_in(&tmp.path().join("a"), DaemonOptions::default());
+    let b = Daemon::start_in(&tmp.path().join("b"), DaemonOptions::default());
+    let store = tmp.path().join("results.db");
+    let file = sweep_file_with(tmp.path(), "tables", 2, 64, &[3e-3], "");
+    keep_weights(&file, "best");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text += &format!(
+        "\n[[evaluate]]\nhosts = [\"{}\"]\nmeasure = [\"accuracy\", \"batch1\"]\nthreads = 2\n",
+        b.addr
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = run(vovctl(tmp.path())
+        .arg("sweep")
+        .arg(&file)
+        .args(["--hosts", &a.addr.to_string(), "--store"])
+        .arg(&store));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let trained = jobs(&a, "tables").await;
+    let on_b = b
+        .client()
+        .await
+        .list(pb::ListRequest::default())
+        .await
+        .unwrap();
+    let on_b = on_b.into_inner().jobs;
+    // Two configurations of one trial each: both are their configuration's best.
+    assert_eq!(on_b.len(), 2, "{on_b:?}");
+    for e in &on_b {
+        let r = e.evaluation_result.as_ref().expect("evaluated");
+        let t = trained
+            .iter()
+            .find(|t| t.trial_id == r.source_trial_id)
+            .unwrap();
+        assert_eq!(r.val_acc, Some(t.result.as_ref().unwrap().max_val_acc));
+    }
+    let out = run(vovctl(tmp.path())
+        .args(["report", "tables", "--format", "json", "--store"])
+        .arg(&store));
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        rep["evaluations"][0]["rows"].as_array().unwrap().len(),
+        2,
+        "{rep}"
+    );
+}

@@ -81,46 +81,59 @@ impl Drop for Scratch {
     }
 }
 
-/// The weights to evaluate: `--weights`, or the trial's fetched into `scratch`.
+/// What to evaluate, and how.
+pub(super) struct Ask<'a> {
+    /// The trial whose kept weights.
+    pub trial: &'a str,
+    /// What to measure.
+    pub measure: Measures,
+    /// Compute threads on each host (`None`: a slot's).
+    pub threads: Option<u32>,
+    /// Data set (`None`: the one they were trained on).
+    pub dataset: Option<DatasetName>,
+    /// First N validation images (`None`: the trial's own).
+    pub val_limit: Option<u64>,
+    /// A weights file to use instead of fetching the trial's.
+    pub weights: Option<&'a Path>,
+}
+
+/// The weights to evaluate: `ask.weights`, or the trial's fetched into
+/// `scratch` from where `source` (and the store) say they are.
 async fn weights_bytes(
-    args: &EvaluateArgs,
+    ask: &Ask<'_>,
+    source: &HostArgs,
+    store_args: &StoreArgs,
     store: &ResultsStore,
     scratch: &Path,
 ) -> Result<Vec<u8>, CliError> {
-    let path = match &args.weights {
-        Some(p) => p.clone(),
+    let path = match ask.weights {
+        Some(p) => p.to_path_buf(),
         None => {
-            let dest = scratch.join(format!("{}.safetensors", args.trial));
-            let from = holder(&args.trial, &args.hosts, &args.store, store)?;
-            get(from, &args.trial, &dest).await?.path
+            let dest = scratch.join(format!("{}.safetensors", ask.trial));
+            let from = holder(ask.trial, source, store_args, store)?;
+            get(from, ask.trial, &dest).await?.path
         }
     };
     std::fs::read(&path).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
-/// The request `args` makes of each host, for weights of digest `sha256`.
-fn request(
-    args: &EvaluateArgs,
-    sha256: String,
-    source_host: String,
-) -> Result<pb::EvaluationSpec, CliError> {
-    let m = Measures::parse(&args.measure)
-        .map_err(|e| CliError::Usage(format!("invalid value for --measure: {e}")))?;
-    Ok(pb::EvaluationSpec {
+/// The request `ask` makes of each host, for weights of digest `sha256`.
+fn request(ask: &Ask<'_>, sha256: String, source_host: String) -> pb::EvaluationSpec {
+    pb::EvaluationSpec {
         weights_sha256: sha256,
-        source_trial_id: args.trial.clone(),
+        source_trial_id: ask.trial.to_string(),
         source_host,
-        dataset: args
+        dataset: ask
             .dataset
             .map(|d| d.as_str().to_string())
             .unwrap_or_default(),
-        val_limit: args.val_limit,
-        accuracy: m.accuracy,
-        batch1: m.timings.batch1,
-        batch32: m.timings.batch32,
-        threads: args.threads.unwrap_or(0),
+        val_limit: ask.val_limit,
+        accuracy: ask.measure.accuracy,
+        batch1: ask.measure.timings.batch1,
+        batch32: ask.measure.timings.batch32,
+        threads: ask.threads.unwrap_or(0),
         device: pb::DeviceRequirement::Any as i32,
-    })
+    }
 }
 
 /// The hosts to evaluate on: `--hosts` and the rest as every verb resolves
@@ -238,27 +251,31 @@ fn show(rows: &[EvaluationRow], json: bool) {
     }
 }
 
-pub(super) async fn run(args: EvaluateArgs) -> Result<ExitCode, CliError> {
-    let store = args.store.open_existing()?;
+/// Evaluates `ask.trial`'s kept weights on every host of `targets` (the
+/// trial's own found through `source`); returns the evaluations as stored.
+pub(super) async fn evaluate(
+    store: &ResultsStore,
+    store_args: &StoreArgs,
+    source: &HostArgs,
+    ask: &Ask<'_>,
+    targets: &HostsConfig,
+) -> Result<Vec<EvaluationRow>, CliError> {
     let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
-    let trial = store.trial(&args.trial).map_err(err)?.ok_or_else(|| {
+    let trial = store.trial(ask.trial).map_err(err)?.ok_or_else(|| {
         CliError::Usage(format!(
             "'{}' is not a trial in {}",
-            args.trial,
-            args.store.store.display()
+            ask.trial,
+            store_args.store.display()
         ))
     })?;
-    // Checked before anything is fetched.
-    request(&args, String::new(), String::new())?;
     let scratch = Scratch::new()?;
-    let bytes = Arc::new(weights_bytes(&args, &store, &scratch.0).await?);
+    let bytes = Arc::new(weights_bytes(ask, source, store_args, store, &scratch.0).await?);
     let req = request(
-        &args,
+        ask,
         crate::weights::sha256(&bytes),
         trial.host.clone().unwrap_or_default(),
-    )?;
-    let (cfg, local) = targets(&args)?;
-    let connected = hosts::connect(&cfg).map_err(|e| CliError::Usage(e.to_string()));
+    );
+    let connected = hosts::connect(targets).map_err(|e| CliError::Usage(e.to_string()));
     let mut jobs = JoinSet::new();
     let mut ids = Vec::new();
     for host in connected? {
@@ -274,15 +291,75 @@ pub(super) async fn run(args: EvaluateArgs) -> Result<ExitCode, CliError> {
     }
     while let Some(done) = jobs.join_next().await {
         let (id, job) = done.map_err(|e| CliError::Usage(e.to_string()))?;
-        record(&store, &id, job)?;
+        record(store, &id, job)?;
     }
+    Ok(ids
+        .iter()
+        .filter_map(|id| store.evaluation(id).ok().flatten())
+        .collect())
+}
+
+/// Runs a sweep file's `[[evaluate]]` tables once its trials have ended: each
+/// configuration's best kept weights on each table's hosts; returns whether
+/// every evaluation succeeded.
+pub(super) async fn sweep_tables(
+    store: &ResultsStore,
+    store_args: &StoreArgs,
+    source: &HostArgs,
+    def: &crate::sweep::SweepDef,
+    json: bool,
+) -> Result<bool, CliError> {
+    let err = |e: crate::store::StoreError| CliError::Usage(e.to_string());
+    let trials = store.trials(&def.name).map_err(err)?;
+    let best = crate::kept::best_per_config(&trials);
+    if best.is_empty() {
+        eprintln!(
+            "[[evaluate]]: no trial of {} kept weights (set keep_weights = \"best\" in [base])",
+            def.name
+        );
+        return Ok(false);
+    }
+    let mut rows = Vec::new();
+    for table in &def.evaluate {
+        let on = HostArgs {
+            hosts: Some(table.hosts.join(",")),
+            ..source.clone()
+        };
+        let (targets, _) = on.resolve(def.hosts.as_ref())?;
+        for t in &best {
+            let ask = Ask {
+                trial: &t.trial_id,
+                measure: table.measure,
+                threads: table.threads,
+                dataset: None,
+                val_limit: None,
+                weights: None,
+            };
+            rows.extend(evaluate(store, store_args, source, &ask, &targets).await?);
+        }
+    }
+    show(&rows, json);
+    Ok(rows.iter().all(|e| e.state == TrialState::Succeeded))
+}
+
+pub(super) async fn run(args: EvaluateArgs) -> Result<ExitCode, CliError> {
+    let store = args.store.open_existing()?;
+    let measure = Measures::parse(&args.measure)
+        .map_err(|e| CliError::Usage(format!("invalid value for --measure: {e}")))?;
+    let ask = Ask {
+        trial: &args.trial,
+        measure,
+        threads: args.threads,
+        dataset: args.dataset,
+        val_limit: args.val_limit,
+        weights: args.weights.as_deref(),
+    };
+    let (targets, local) = targets(&args)?;
+    let rows = evaluate(&store, &args.store, &args.hosts, &ask, &targets).await;
     if let Some(daemon) = local {
         daemon.stop();
     }
-    let rows: Vec<EvaluationRow> = ids
-        .iter()
-        .filter_map(|id| store.evaluation(id).ok().flatten())
-        .collect();
+    let rows = rows?;
     show(&rows, args.json);
     Ok(outcome(
         rows.iter().all(|e| e.state == TrialState::Succeeded),

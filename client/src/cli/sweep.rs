@@ -338,7 +338,14 @@ pub(super) async fn sweep(args: SweepArgs) -> Result<ExitCode, CliError> {
     check_search(&opts, target.kind())?;
     let dashboard = dashboard(&args.store.store, &args.hosts, &opts, &args.follow).await?;
     let fleet = fleet(&target, &args.store.store, &args.follow)?;
-    follow(&mut store, fleet, opts, &args.follow, dashboard).await
+    let code = follow(&mut store, fleet, opts, &args.follow, dashboard).await?;
+    if sw.def.evaluate.is_empty() || args.detach {
+        return Ok(code);
+    }
+    let json = args.follow.json;
+    let all_ok =
+        super::evaluate::sweep_tables(&store, &args.store, &args.hosts, &sw.def, json).await?;
+    Ok(if all_ok { code } else { outcome(false) })
 }
 
 /// `vovctl attach SWEEP`.

@@ -88,6 +88,9 @@ pub struct SweepDef {
     pub slurm: Option<toml::Table>,
     /// How trials are started, continued and stopped (`[search]`).
     pub search: crate::search::SearchDef,
+    /// Where the best kept weights are measured once the trials end
+    /// (`[[evaluate]]`).
+    pub evaluate: Vec<super::evaluate::EvaluateDef>,
 }
 
 /// The top-level tables (beside `name` and the sweep-level keys of [`params`]).
@@ -99,6 +102,7 @@ const SECTIONS: &[&str] = &[
     "hosts",
     "slurm",
     crate::search::SECTION,
+    super::evaluate::SECTION,
 ];
 
 fn check_top(doc: &toml::Table) -> Result<(), SweepError> {
@@ -406,6 +410,11 @@ pub fn parse(text: &str, file: &str) -> Result<SweepDef, SweepError> {
                 .map(|v| table(crate::search::SECTION, v))
                 .transpose()?,
         )?,
+        evaluate: doc
+            .get(super::evaluate::SECTION)
+            .map(super::evaluate::parse)
+            .transpose()?
+            .unwrap_or_default(),
     };
     for p in params::PARAMS {
         match doc.get(p.name) {

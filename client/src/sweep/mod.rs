@@ -26,6 +26,7 @@
 //! ```
 
 pub mod error;
+pub mod evaluate;
 pub mod expand;
 pub mod file;
 pub mod params;

@@ -26,6 +26,11 @@ async fn listed(store: Store, trial_id: &str) -> Result<WeightsInfo, Status> {
     let row = super::blocking(move || store.get(&key))
         .await?
         .ok_or_else(|| Status::not_found(format!("no job with trial id '{trial_id}'")))?;
+    if row.evaluation.is_some() {
+        return Err(Status::not_found(format!(
+            "'{trial_id}' is an evaluation job: it keeps no weights of its own"
+        )));
+    }
     let record: Option<TrainRecord> = row
         .result
         .as_deref()
