@@ -200,13 +200,6 @@ async fn attempt(
     Ok(())
 }
 
-/// The SHA-256 of `bytes`, lowercase hex.
-pub fn sha256(bytes: &[u8]) -> String {
-    let mut h = Sha256Hex::default();
-    h.update(bytes);
-    h.finish()
-}
-
 /// Fetches the kept weights of `trial_id` to `dest` (through `dest.part`).
 pub async fn fetch(
     client: &mut Client,

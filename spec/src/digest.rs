@@ -23,6 +23,13 @@ impl Sha256Hex {
     }
 }
 
+/// The SHA-256 of `bytes`, lowercase hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    let mut h = Sha256Hex::default();
+    h.update(bytes);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +44,9 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(hex(&[0, 15, 255]), "000fff");
+        assert_eq!(
+            sha256(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

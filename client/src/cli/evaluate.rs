@@ -272,7 +272,7 @@ pub(super) async fn evaluate(
     let bytes = Arc::new(weights_bytes(ask, source, store_args, store, &scratch.0).await?);
     let req = request(
         ask,
-        crate::weights::sha256(&bytes),
+        vov_spec::digest::sha256(&bytes),
         trial.host.clone().unwrap_or_default(),
     );
     let connected = hosts::connect(targets).map_err(|e| CliError::Usage(e.to_string()));

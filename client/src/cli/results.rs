@@ -419,7 +419,7 @@ async fn collect_weights(
         let listed = t.result.as_ref().and_then(|r| r.weights.as_ref());
         let have = std::fs::read(&dest)
             .ok()
-            .is_some_and(|b| listed.is_some_and(|w| crate::weights::sha256(&b) == w.sha256));
+            .is_some_and(|b| listed.is_some_and(|w| vov_spec::digest::sha256(&b) == w.sha256));
         if !have {
             let from = super::weights::holder(&t.trial_id, &args.hosts, &args.store, store)?;
             super::weights::get(from, &t.trial_id, &dest).await?;

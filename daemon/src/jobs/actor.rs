@@ -382,10 +382,21 @@ impl Actor {
             .await?
             .ok_or_else(|| JobError::NotFound(id.to_string()))?;
         let attempt = row.attempt + 1;
-        let spec: TrainSpec = match serde_json::from_str(&row.resolved) {
-            Ok(spec) => spec,
-            Err(e) => {
-                let msg = format!("stored spec unreadable: {e}");
+        let prepared = serde_json::from_str::<TrainSpec>(&row.resolved)
+            .map_err(|e| format!("stored spec unreadable: {e}"))
+            .and_then(|spec| match row.evaluation.as_deref() {
+                None => Ok((spec, None, self.cfg.threads_per_slot)),
+                Some(bytes) => {
+                    let (task, threads) =
+                        evaluation::prepare(bytes, self.cfg.threads_per_slot, |sha| {
+                            self.cfg.received_file(sha)
+                        })?;
+                    Ok((spec, Some(task), threads))
+                }
+            });
+        let (spec, evaluate, threads) = match prepared {
+            Ok(p) => p,
+            Err(msg) => {
                 let end = ended(
                     JobState::Failed,
                     Some(FailureClass::InvalidSpec),
@@ -395,27 +406,10 @@ impl Actor {
                 return self.finish(id, end, None).await;
             }
         };
-        let evaluate = match row.evaluation.as_deref().map(evaluation::decode) {
-            None => None,
-            Some(decoded) => match decoded
-                .and_then(|e| evaluation::task(&e, self.cfg.received_file(&e.weights_sha256)))
-            {
-                Ok(task) => Some(task),
-                Err(msg) => {
-                    let end = ended(
-                        JobState::Failed,
-                        Some(FailureClass::InvalidSpec),
-                        msg,
-                        attempt,
-                    );
-                    return self.finish(id, end, None).await;
-                }
-            },
-        };
         let device = self.cfg.slots[slot].clone();
         let input = WorkerInput {
             spec,
-            threads: evaluation::threads(&row, self.cfg.threads_per_slot),
+            threads,
             evaluate,
             device: device.clone(),
             data_dir: self.cfg.data_dir.clone(),

@@ -12,7 +12,7 @@ use vov_proto::pb;
 use vov_spec::{DatasetName, Measure};
 
 use super::protocol::EvaluateTask;
-use crate::store::{JobRow, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// An evaluation job's stored request.
 pub fn decode(bytes: &[u8]) -> Result<pb::EvaluationSpec, String> {
@@ -44,16 +44,20 @@ pub fn task(e: &pb::EvaluationSpec, weights: PathBuf) -> Result<EvaluateTask, St
     })
 }
 
-/// The compute threads of a worker for `row`: an evaluation's own, else the
-/// slot's `slot_threads`.
-pub fn threads(row: &JobRow, slot_threads: usize) -> usize {
-    row.evaluation
-        .as_deref()
-        .and_then(|b| decode(b).ok())
-        .map_or(slot_threads, |e| match e.threads {
-            0 => slot_threads,
-            n => n as usize,
-        })
+/// The worker's task and compute threads for a stored evaluation: its own
+/// threads, else the slot's `slot_threads`; `file_of` locates uploaded weights
+/// by digest.
+pub fn prepare(
+    bytes: &[u8],
+    slot_threads: usize,
+    file_of: impl Fn(&str) -> PathBuf,
+) -> Result<(EvaluateTask, usize), String> {
+    let e = decode(bytes)?;
+    let threads = match e.threads {
+        0 => slot_threads,
+        n => n as usize,
+    };
+    Ok((task(&e, file_of(&e.weights_sha256))?, threads))
 }
 
 /// The digests of the uploaded weights that unfinished evaluation jobs need.
@@ -142,8 +146,8 @@ mod tests {
         );
     }
 
-    fn queued(id: &str, evaluation: Vec<u8>) -> JobRow {
-        JobRow {
+    fn queued(id: &str, evaluation: Vec<u8>) -> crate::store::JobRow {
+        crate::store::JobRow {
             order: 0,
             trial_id: id.into(),
             sweep_id: String::new(),

@@ -89,11 +89,7 @@ fn mismatch(path: &Path, theirs: String, data: String) -> TrainError {
 /// Evaluates the weights at `path`.
 pub fn run(path: &Path, opts: &EvaluateOptions) -> Result<EvaluationRecord, TrainError> {
     let started = std::time::SystemTime::now();
-    let w = weights::load(path, &opts.device)?;
-    let file = weights::info(path)?.ok_or_else(|| TrainError::Weights {
-        path: path.to_path_buf(),
-        reason: "the file went away while it was read".into(),
-    })?;
+    let (w, file) = weights::load(path, &opts.device)?;
     let spec = &w.meta.spec;
     let dataset = opts.dataset.unwrap_or(spec.dataset);
     let data = data::load(

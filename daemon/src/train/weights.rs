@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use vov_spec::digest::Sha256Hex;
 use vov_spec::KeepWeights;
 
 use super::checkpoint::{read_metadata, write_file};
@@ -117,22 +116,33 @@ fn meta_of(path: &Path, bytes: &[u8]) -> Result<WeightsMeta, TrainError> {
         .map_err(|reason| err(path, reason))
 }
 
-/// Reads a weights file onto `device`.
-pub fn load(path: &Path, device: &Device) -> Result<Weights, TrainError> {
+/// Reads a weights file onto `device`, with its listing from the same read.
+pub fn load(path: &Path, device: &Device) -> Result<(Weights, WeightsInfo), TrainError> {
     let bytes = std::fs::read(path).map_err(|e| err(path, e))?;
     let meta = meta_of(path, &bytes)?;
+    let listing = listing(&meta, &bytes);
     let params = candle_core::safetensors::load_buffer(&bytes, device)
         .map_err(|e| err(path, e))?
         .into_iter()
         .collect();
-    Ok(Weights { meta, params })
+    Ok((Weights { meta, params }, listing))
+}
+
+/// The listing of a weights file of `meta` whose whole content is `bytes`.
+fn listing(meta: &WeightsMeta, bytes: &[u8]) -> WeightsInfo {
+    let (bytes, sha256) = digest(bytes);
+    WeightsInfo {
+        kept: meta.kept,
+        epoch: meta.epoch,
+        val_acc: meta.val_acc,
+        bytes,
+        sha256,
+    }
 }
 
 /// The size and SHA-256 (lowercase hex) of a file's `bytes`.
 pub fn digest(bytes: &[u8]) -> (u64, String) {
-    let mut hasher = Sha256Hex::default();
-    hasher.update(bytes);
-    (bytes.len() as u64, hasher.finish())
+    (bytes.len() as u64, vov_spec::digest::sha256(bytes))
 }
 
 /// The listing of the weights file at `path`, `None` when there is none: its
@@ -144,14 +154,7 @@ pub fn info(path: &Path) -> Result<Option<WeightsInfo>, TrainError> {
         Err(e) => return Err(err(path, e)),
     };
     let meta = meta_of(path, &bytes)?;
-    let (bytes, sha256) = digest(&bytes);
-    Ok(Some(WeightsInfo {
-        kept: meta.kept,
-        epoch: meta.epoch,
-        val_acc: meta.val_acc,
-        bytes,
-        sha256,
-    }))
+    Ok(Some(listing(&meta, &bytes)))
 }
 
 /// Where a trial's kept weights live under a directory of them.
