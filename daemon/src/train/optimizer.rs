@@ -14,6 +14,8 @@ use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
 use super::spec::TrainSpec;
+use crate::model::ops::adam::{adam_in_place, AdamStep};
+use crate::model::ops::kernels;
 use crate::model::{ParamStore, ParamVersion};
 use vov_spec::{Optimizer as OptimizerKind, WdMode};
 
@@ -95,6 +97,19 @@ impl Optimizer {
             // Detached: optimizer arithmetic must not record a graph, or the moments
             // kept across steps would hold every step's forward graph alive.
             let g = &g.detach();
+            let adam = matches!(self.kind, OptimizerKind::Adam | OptimizerKind::Adamw);
+            if adam && kernels::custom(g.device()) {
+                let step = AdamStep {
+                    beta1: BETA1,
+                    beta2: BETA2,
+                    epsilon: EPSILON,
+                    alpha,
+                    decay: (slot.decayed && self.decoupled > 0.0)
+                        .then_some(self.lr * self.decoupled),
+                };
+                adam_in_place(slot.var.as_tensor(), g, &slot.m, &slot.v, step)?;
+                continue;
+            }
             let mut w = slot.var.as_tensor().detach();
             if slot.decayed && self.decoupled > 0.0 {
                 w = (&w - (&w * (self.lr * self.decoupled))?)?;
@@ -140,7 +155,10 @@ impl Optimizer {
                 (format!("v/{}", s.name), &mut s.v),
             ] {
                 match state.get(&key) {
-                    Some(t) if t.dims() == slot.dims() => *slot = t.to_device(slot.device())?,
+                    // A copy: the CPU update writes the moments in place.
+                    Some(t) if t.dims() == slot.dims() => {
+                        *slot = t.to_device(slot.device())?.copy()?
+                    }
                     Some(t) => candle_core::bail!(
                         "optimizer state {key} has shape {:?}, expected {:?}",
                         t.dims(),

@@ -8,17 +8,17 @@
 //! backward is two: per-channel sums of `dy` and `dy * xhat`, then
 //! `dx = gamma * inv_std * (dy - mean(dy) - xhat * mean(dy * xhat))`, the exact
 //! gradient including the statistics' dependence on `x`. With ReLU fused in,
-//! the forward writes `max(y, 0)` in the same pass and the backward first zeroes
-//! `dy` where the output is 0 (one pass, where candle's ReLU costs one pass forward
-//! and four backward). Like PyTorch, the gradient passes where the normalised
-//! value is above 0; candle also passes it where the value is exactly 0, a set of
-//! measure zero.
+//! the forward writes `max(y, 0)` in the same pass and both backward passes zero
+//! `dy` where the output was 0, recomputing `y` from `x` as the forward did (no
+//! pass of its own, where candle's ReLU costs one pass forward and four backward).
+//! Like PyTorch, the gradient passes where the normalised value is above 0; candle
+//! also passes it where the value is exactly 0, a set of measure zero.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::channel::lane_sum_pairs;
-use super::{f32_slice, nchw};
+use super::{buffer, f32_slice, nchw};
 
 /// Normalise with given batch statistics, then scale and shift (and ReLU if
 /// `relu`): (x, gamma, beta) -> y.
@@ -28,15 +28,53 @@ pub struct BnTrain {
     relu: bool,
 }
 
-/// The output gradient where the ReLU output is positive, else 0: (y, dy) -> dy'.
-struct ReluMask;
+/// A fused ReLU's gate in the backward pass: the forward's affine map per
+/// channel, so that `x * scale + shift > 0` tells, bit for bit as the forward
+/// computed it, where the ReLU passed its input.
+struct ReluGate {
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl ReluGate {
+    /// The gate of `bn` with these affine parameters.
+    fn new(bn: &BnTrain, gamma: &[f32], beta: &[f32]) -> Self {
+        let scale: Vec<f32> = bn.inv_std.iter().zip(gamma).map(|(s, g)| s * g).collect();
+        let shift = beta
+            .iter()
+            .zip(&bn.mean)
+            .zip(&scale)
+            .map(|((b, m), k)| b - m * k)
+            .collect();
+        ReluGate { scale, shift }
+    }
+
+    /// Channel `ch`'s `(scale, shift)`: the gradient at `x` passes where
+    /// `x * scale + shift > 0`.
+    fn at(&self, ch: usize) -> (f32, f32) {
+        (self.scale[ch], self.shift[ch])
+    }
+}
+
+/// `dy` where the ReLU with this channel's gate passed `x`, else 0.
+fn through(x: f32, dy: f32, (scale, shift): (f32, f32)) -> f32 {
+    if x * scale + shift > 0.0 {
+        dy
+    } else {
+        0.0
+    }
+}
 
 /// Per-channel `sum(dy)` and `sum(dy * xhat)`: (x, dy) -> (2, C).
-struct GradSums<'a>(&'a BnTrain);
+struct GradSums<'a> {
+    bn: &'a BnTrain,
+    gate: Option<&'a ReluGate>,
+}
 
 /// Input gradient: (x, dy) -> dx.
 struct GradInput<'a> {
     bn: &'a BnTrain,
+    gate: Option<&'a ReluGate>,
     scale: Vec<f32>,
     mean_dy: Vec<f32>,
     mean_dy_xhat: Vec<f32>,
@@ -65,12 +103,9 @@ fn per_plane(
     hw: usize,
     f: impl Fn(usize, &[f32], &mut [f32]) + Sync,
 ) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    out.par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
-        .enumerate()
-        .for_each(|(plane, (o, xs))| f(plane % c, xs, o));
-    out
+    buffer::par_pieces(x.len(), hw, |plane, o| {
+        f(plane % c, &x[plane * hw..][..hw], o)
+    })
 }
 
 impl CustomOp3 for BnTrain {
@@ -113,23 +148,24 @@ impl CustomOp3 for BnTrain {
         &self,
         x: &Tensor,
         gamma: &Tensor,
-        _beta: &Tensor,
-        res: &Tensor,
+        beta: &Tensor,
+        _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let grad = if self.relu {
-            res.contiguous()?
-                .apply_op2_no_bwd(&grad.contiguous()?, &ReluMask)?
-        } else {
-            grad.contiguous()?
+        let grad = grad.contiguous()?;
+        let gamma_v = gamma.to_vec1::<f32>()?;
+        let gate = match self.relu {
+            true => Some(ReluGate::new(self, &gamma_v, &beta.to_vec1::<f32>()?)),
+            false => None,
         };
-        let sums = x.apply_op2_no_bwd(&grad, &GradSums(self))?;
+        let gate = gate.as_ref();
+        let sums = x.apply_op2_no_bwd(&grad, &GradSums { bn: self, gate })?;
         let (n, _, h, w) = x.dims4()?;
         let count = (n * h * w) as f32;
         let rows = sums.to_vec2::<f32>()?;
-        let gamma_v = gamma.to_vec1::<f32>()?;
         let op = GradInput {
             bn: self,
+            gate,
             scale: gamma_v
                 .iter()
                 .zip(&self.inv_std)
@@ -140,35 +176,6 @@ impl CustomOp3 for BnTrain {
         };
         let dx = x.apply_op2_no_bwd(&grad, &op)?;
         Ok((Some(dx), Some(sums.get(1)?), Some(sums.get(0)?)))
-    }
-}
-
-impl CustomOp2 for ReluMask {
-    fn name(&self) -> &'static str {
-        "vov-relu-mask"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (y, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
-        if y.len() != dy.len() {
-            candle_core::bail!("relu mask: output and gradient sizes differ")
-        }
-        let (_, _, hw) = nchw(l1)?;
-        let mut out = vec![0f32; y.len()];
-        out.par_chunks_mut(hw.max(1))
-            .zip(y.par_chunks(hw.max(1)).zip(dy.par_chunks(hw.max(1))))
-            .for_each(|(o, (ys, gs))| {
-                for ((o, &v), &g) in o.iter_mut().zip(ys).zip(gs) {
-                    *o = if v > 0.0 { g } else { 0.0 };
-                }
-            });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
 
@@ -189,13 +196,16 @@ impl CustomOp2 for GradSums<'_> {
         let sums: Vec<(f32, f32)> = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let (m, s) = (self.0.mean[ch], self.0.inv_std[ch]);
+                let (m, s) = (self.bn.mean[ch], self.bn.inv_std[ch]);
                 let (mut sum_dy, mut sum_dy_xhat) = (0f64, 0f64);
                 for i in 0..n {
                     let start = (i * c + ch) * hw;
-                    let (a, b) = lane_sum_pairs(&dy[start..][..hw], &x[start..][..hw], |g, v| {
-                        (f64::from(g), f64::from(g * (v - m) * s))
-                    });
+                    let (dy, x) = (&dy[start..][..hw], &x[start..][..hw]);
+                    let sum = |g: f32, v: f32| (f64::from(g), f64::from(g * (v - m) * s));
+                    let (a, b) = match self.gate.map(|r| r.at(ch)) {
+                        Some(gate) => lane_sum_pairs(dy, x, |g, v| sum(through(v, g, gate), v)),
+                        None => lane_sum_pairs(dy, x, sum),
+                    };
                     (sum_dy, sum_dy_xhat) = (sum_dy + a, sum_dy_xhat + b);
                 }
                 (sum_dy as f32, sum_dy_xhat as f32)
@@ -221,18 +231,18 @@ impl CustomOp2 for GradInput<'_> {
     ) -> Result<(CpuStorage, Shape)> {
         let (x, dy) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
         let (_, c, hw) = nchw(l1)?;
-        let mut dx = vec![0f32; x.len()];
-        dx.par_chunks_mut(hw)
-            .zip(x.par_chunks(hw).zip(dy.par_chunks(hw)))
-            .enumerate()
-            .for_each(|(plane, (out, (xs, gs)))| {
-                let ch = plane % c;
-                let (m, s) = (self.bn.mean[ch], self.bn.inv_std[ch]);
-                let (a, b, k) = (self.mean_dy[ch], self.mean_dy_xhat[ch], self.scale[ch]);
-                for ((o, &v), &g) in out.iter_mut().zip(xs).zip(gs) {
-                    *o = k * (g - a - (v - m) * s * b);
-                }
-            });
+        let dx = buffer::par_pieces(x.len(), hw, |plane, out| {
+            let (xs, gs) = (&x[plane * hw..][..hw], &dy[plane * hw..][..hw]);
+            let ch = plane % c;
+            let (m, s) = (self.bn.mean[ch], self.bn.inv_std[ch]);
+            let (a, b, k) = (self.mean_dy[ch], self.mean_dy_xhat[ch], self.scale[ch]);
+            let dx = |g: f32, v: f32| k * (g - a - (v - m) * s * b);
+            let values = out.iter_mut().zip(xs).zip(gs);
+            match self.gate.map(|r| r.at(ch)) {
+                Some(gate) => values.for_each(|((o, &v), &g)| *o = dx(through(v, g, gate), v)),
+                None => values.for_each(|((o, &v), &g)| *o = dx(g, v)),
+            }
+        });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }
 }

@@ -5,7 +5,9 @@
 //! kernels, and selectable on the CPU through [`kernels::with_reference`]). Per-channel work over NCHW tensors is parallel over channels or over
 //! (image, channel) planes with rayon, so no two threads ever write the same value.
 
+pub mod adam;
 pub mod batchnorm;
+mod buffer;
 pub mod channel;
 pub mod conv;
 pub mod conv_bias;

@@ -27,6 +27,7 @@ use std::array::from_fn;
 
 use rayon::prelude::*;
 
+use super::buffer;
 use super::conv::Epilogue;
 use super::gemm::{matmul, MatMut, MatRef};
 
@@ -648,7 +649,7 @@ fn blocks(p: &Plan, images: usize, parallel: bool) -> impl Iterator<Item = Block
 
 /// Convolves `x` (N, in, H, W) with the (out, in, 3, 3) kernel `k`, padding 1.
 fn convolve(x: &[f32], u: &[f32], p: &Plan, epilogue: Option<Epilogue<'_>>) -> Vec<f32> {
-    let mut y = vec![0f32; p.n * p.c_out * p.hw()];
+    let mut y = buffer::zeros(p.n * p.c_out * p.hw());
     let group_in = p.group_images() * p.c_in * p.hw();
     per_group(&mut y, p.c_out * p.hw(), p, |gi, y_g, s, parallel| {
         let x_g = &x[gi * group_in..];
