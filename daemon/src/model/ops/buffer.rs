@@ -1,13 +1,16 @@
-//! Output buffers for the kernels, zeroed on every thread instead of on the
-//! calling one.
+//! Output and scratch buffers for the kernels.
 //!
 //! `vec![0f32; n]` zeroes the whole buffer on the thread that runs the op, while
 //! the compute threads wait: for DenseNet training that serial `memset` was an
 //! eighth of the CPU time of a step (heap blocks are reused, so the C library
-//! clears them by hand). Here each piece is zeroed by the thread that then
-//! fills it, just before, while it is still in that core's cache.
+//! clears them by hand). Outputs here are zeroed piece by piece by the thread
+//! that then fills the piece, just before, while it is still in that core's
+//! cache; scratch that a kernel overwrites before reading (patch matrices,
+//! products) is kept per thread from call to call, neither allocated nor
+//! cleared again.
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
@@ -56,6 +59,26 @@ pub(crate) fn zeros(len: usize) -> Vec<f32> {
     par_pieces(len, ZERO_PIECE, |_, _| {})
 }
 
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` values of this thread's scratch buffer, kept from call to
+/// call: they hold whatever an earlier call left there (always initialised), so
+/// `f` must write each value before it reads it. A nested call on the same
+/// thread (a task it took on while `f` waited) gets a fresh buffer.
+pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut kept) => {
+            if kept.len() < len {
+                kept.resize(len, 0.0);
+            }
+            f(&mut kept[..len])
+        }
+        Err(_) => f(&mut vec![0f32; len]),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +96,20 @@ mod tests {
             assert!(out.iter().enumerate().all(|(k, &v)| v == k as f32));
         }
         assert!(zeros(SERIAL_BELOW * 3 + 1).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn scratch_is_kept_per_thread_and_nested_calls_get_their_own() {
+        with_scratch(8, |a| a.fill(3.0));
+        with_scratch(4, |a| {
+            assert_eq!(a, [3.0; 4], "kept from the last call");
+            a.fill(5.0);
+            with_scratch(4, |b| {
+                b.fill(7.0);
+                assert_eq!(b.len(), 4);
+            });
+            assert_eq!(a, [5.0; 4], "a nested call leaves it alone");
+        });
+        with_scratch(16, |a| assert_eq!(a.len(), 16));
     }
 }

@@ -321,12 +321,13 @@ fn per_image(
     if threads > 1 && shares_evenly(chunks, threads) {
         out.par_chunks_mut(per)
             .enumerate()
-            .for_each_init(|| vec![0f32; scratch], |buf, (i, o)| f(i, o, buf, 1));
+            .for_each(|(i, o)| buffer::with_scratch(scratch, |buf| f(i, o, buf, 1)));
     } else {
-        let mut buf = vec![0f32; scratch];
-        for (i, o) in out.chunks_mut(per).enumerate() {
-            f(i, o, &mut buf, threads);
-        }
+        buffer::with_scratch(scratch, |buf| {
+            for (i, o) in out.chunks_mut(per).enumerate() {
+                f(i, o, buf, threads);
+            }
+        });
     }
 }
 
@@ -463,26 +464,27 @@ impl Conv2dOp {
             .into_par_iter()
             .map(|chunk| {
                 let mut dw = vec![0f32; g.o * ckk];
-                let mut col = vec![0f32; g.patches_len()];
-                let mut rows = vec![0f32; g.rows_len()];
                 let (start, end) = (chunk * g.n / chunks, (chunk + 1) * g.n / chunks);
-                for i in (start..end).step_by(batch) {
-                    let images = batch.min(end - i);
-                    let width = images * ohw;
-                    let x_b = &x[i * g.in_len()..][..images * g.in_len()];
-                    let patches = patches(x_b, g, &mut col);
-                    let dy_b = &dy[i * g.o * ohw..][..images * g.o * ohw];
-                    let dy_rows = output_rows(dy_b, g, &mut rows);
-                    // dW is built column-major: the multiply then reads `dy_rows`, not
-                    // the 9x larger patch matrix, across rows (packing it is a gather).
-                    matmul(
-                        MatMut::col_major(&mut dw, g.o, ckk),
-                        MatRef::row_major(dy_rows, g.o, width),
-                        MatRef::row_major(patches, ckk, width).t(),
-                        true,
-                        inner_threads,
-                    );
-                }
+                buffer::with_scratch(g.patches_len() + g.rows_len(), |buf| {
+                    let (col, rows) = buf.split_at_mut(g.patches_len());
+                    for i in (start..end).step_by(batch) {
+                        let images = batch.min(end - i);
+                        let width = images * ohw;
+                        let x_b = &x[i * g.in_len()..][..images * g.in_len()];
+                        let patches = patches(x_b, g, col);
+                        let dy_b = &dy[i * g.o * ohw..][..images * g.o * ohw];
+                        let dy_rows = output_rows(dy_b, g, rows);
+                        // dW is built column-major: the multiply then reads `dy_rows`, not
+                        // the 9x larger patch matrix, across rows (packing it is a gather).
+                        matmul(
+                            MatMut::col_major(&mut dw, g.o, ckk),
+                            MatRef::row_major(dy_rows, g.o, width),
+                            MatRef::row_major(patches, ckk, width).t(),
+                            true,
+                            inner_threads,
+                        );
+                    }
+                });
                 dw
             })
             .collect();
