@@ -220,6 +220,15 @@ pub fn set_aside(path: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf
 mod tests {
     use super::*;
 
+    /// The history's floats come back bit for bit: serde_json's default parser
+    /// can land one bit away (this loss did), which broke exact resumes.
+    #[test]
+    fn metadata_floats_round_trip_exactly() {
+        let loss = 2.2906511306762694f64;
+        let back: f64 = serde_json::from_str(&serde_json::to_string(&loss).unwrap()).unwrap();
+        assert_eq!(back.to_bits(), loss.to_bits());
+    }
+
     #[test]
     fn unreadable_files_are_unusable_and_name_themselves() {
         let tmp = tempfile::tempdir().unwrap();

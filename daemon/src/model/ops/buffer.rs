@@ -59,16 +59,27 @@ pub(crate) fn zeros(len: usize) -> Vec<f32> {
     par_pieces(len, ZERO_PIECE, |_, _| {})
 }
 
-thread_local! {
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+/// Which of a thread's two kept scratch buffers: one for a kernel call, one for
+/// a pass inside it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kept {
+    /// A call's buffers (patch matrices, products, transformed tiles).
+    Call,
+    /// A pass's buffers inside a call that holds its own.
+    Pass,
 }
 
-/// Runs `f` on `len` values of this thread's scratch buffer, kept from call to
-/// call: they hold whatever an earlier call left there (always initialised), so
-/// `f` must write each value before it reads it. A nested call on the same
-/// thread (a task it took on while `f` waited) gets a fresh buffer.
-pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+thread_local! {
+    static SCRATCH: [RefCell<Vec<f32>>; 2] = const { [RefCell::new(Vec::new()), RefCell::new(Vec::new())] };
+}
+
+/// Runs `f` on `len` values of this thread's `kept` scratch buffer, kept from
+/// call to call: they hold whatever an earlier call left there (always
+/// initialised), so `f` must write each value before it reads it. A nested call
+/// for the same buffer on the same thread (a task it took on while `f` waited)
+/// gets a fresh one.
+pub(crate) fn with_scratch<R>(kept: Kept, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    SCRATCH.with(|cells| match cells[kept as usize].try_borrow_mut() {
         Ok(mut kept) => {
             if kept.len() < len {
                 kept.resize(len, 0.0);
@@ -77,6 +88,24 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
         }
         Err(_) => f(&mut vec![0f32; len]),
     })
+}
+
+/// Fills both kept scratch buffers of the calling thread and of every thread
+/// of the current pool with `len` NaNs, so that a kernel reading scratch it
+/// did not write shows up in its tests.
+#[cfg(test)]
+pub(crate) fn poison_kept(len: usize) {
+    let poison = || {
+        SCRATCH.with(|cells| {
+            for cell in cells {
+                let mut kept = cell.borrow_mut();
+                kept.clear();
+                kept.resize(len, f32::NAN);
+            }
+        });
+    };
+    poison();
+    rayon::broadcast(|_| poison());
 }
 
 #[cfg(test)]
@@ -100,16 +129,21 @@ mod tests {
 
     #[test]
     fn scratch_is_kept_per_thread_and_nested_calls_get_their_own() {
-        with_scratch(8, |a| a.fill(3.0));
-        with_scratch(4, |a| {
+        with_scratch(Kept::Call, 8, |a| a.fill(3.0));
+        with_scratch(Kept::Call, 4, |a| {
             assert_eq!(a, [3.0; 4], "kept from the last call");
             a.fill(5.0);
-            with_scratch(4, |b| {
-                b.fill(7.0);
-                assert_eq!(b.len(), 4);
-            });
+            for kept in [Kept::Call, Kept::Pass] {
+                with_scratch(kept, 4, |b| {
+                    b.fill(7.0);
+                    assert_eq!(b.len(), 4);
+                });
+            }
             assert_eq!(a, [5.0; 4], "a nested call leaves it alone");
         });
-        with_scratch(16, |a| assert_eq!(a.len(), 16));
+        with_scratch(Kept::Pass, 2, |b| {
+            assert_eq!(b, [7.0; 2], "the pass buffer is kept too")
+        });
+        with_scratch(Kept::Call, 16, |a| assert_eq!(a.len(), 16));
     }
 }

@@ -21,9 +21,10 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::buffer::{self, Kept};
 use super::gemm::{matmul, MatMut, MatRef};
 use super::winograd::{self, Plan};
-use super::{buffer, f32_slice, flops};
+use super::{f32_slice, flops};
 
 /// Fewest columns (output pixels) worth a multiply of their own; smaller maps are
 /// batched across images up to this many.
@@ -321,9 +322,9 @@ fn per_image(
     if threads > 1 && shares_evenly(chunks, threads) {
         out.par_chunks_mut(per)
             .enumerate()
-            .for_each(|(i, o)| buffer::with_scratch(scratch, |buf| f(i, o, buf, 1)));
+            .for_each(|(i, o)| buffer::with_scratch(Kept::Call, scratch, |buf| f(i, o, buf, 1)));
     } else {
-        buffer::with_scratch(scratch, |buf| {
+        buffer::with_scratch(Kept::Call, scratch, |buf| {
             for (i, o) in out.chunks_mut(per).enumerate() {
                 f(i, o, buf, threads);
             }
@@ -465,7 +466,7 @@ impl Conv2dOp {
             .map(|chunk| {
                 let mut dw = vec![0f32; g.o * ckk];
                 let (start, end) = (chunk * g.n / chunks, (chunk + 1) * g.n / chunks);
-                buffer::with_scratch(g.patches_len() + g.rows_len(), |buf| {
+                buffer::with_scratch(Kept::Call, g.patches_len() + g.rows_len(), |buf| {
                     let (col, rows) = buf.split_at_mut(g.patches_len());
                     for i in (start..end).step_by(batch) {
                         let images = batch.min(end - i);
@@ -643,6 +644,7 @@ mod tests {
 
     #[test]
     fn matches_candle_on_every_shape_kind() -> Result<()> {
+        super::super::buffer::poison_kept(1 << 22);
         let same = Conv2dOp {
             stride: 1,
             padding: 1,
@@ -677,6 +679,7 @@ mod tests {
 
     #[test]
     fn winograd_path_matches_candle() -> Result<()> {
+        super::super::buffer::poison_kept(1 << 22);
         let same = Conv2dOp {
             stride: 1,
             padding: 1,

@@ -27,7 +27,7 @@ use std::array::from_fn;
 
 use rayon::prelude::*;
 
-use super::buffer;
+use super::buffer::{self, Kept};
 use super::conv::Epilogue;
 use super::gemm::{matmul, MatMut, MatRef};
 
@@ -51,6 +51,9 @@ const MIN_SIDE: usize = 5;
 
 /// Fewest input and output channels worth 36 separate multiplies.
 const MIN_CHANNELS: usize = 16;
+
+/// Values per task when the weight gradient's partial sums are added.
+const SUM_PIECE: usize = 1 << 14;
 
 /// Fewest tiles in a call worth the transforms (a 32x32 image has 72).
 const MIN_TILES: usize = 32;
@@ -245,15 +248,17 @@ fn for_chunks_with<T: Send>(
     scratch: usize,
     f: impl Fn(&mut [f32], usize, &mut [T]) + Sync,
 ) {
+    let kept = |f: &mut dyn FnMut(&mut [f32])| buffer::with_scratch(Kept::Pass, scratch, f);
     if parallel {
         data.par_chunks_mut(chunk)
             .enumerate()
-            .for_each_init(|| vec![0f32; scratch], |buf, (i, c)| f(buf, i, c));
+            .for_each(|(i, c)| kept(&mut |buf| f(buf, i, c)));
     } else {
-        let mut buf = vec![0f32; scratch];
-        data.chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, c)| f(&mut buf, i, c));
+        kept(&mut |buf| {
+            data.chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(i, c)| f(buf, i, c))
+        });
     }
 }
 
@@ -500,9 +505,9 @@ fn forward_block(
     blk: Block,
     epilogue: Option<Epilogue<'_>>,
     y: &mut [f32],
-    s: &mut Scratch,
+    s: &mut Scratch<'_>,
 ) {
-    transform_inputs(x, p, blk, &mut s.v);
+    transform_inputs(x, p, blk, s.v);
     let (pairs, len) = (p.c_out * p.c_in, blk.len(p));
     let v = &s.v;
     for_chunks(
@@ -519,7 +524,7 @@ fn forward_block(
             );
         },
     );
-    transform_outputs(&s.m, p, blk, epilogue, y);
+    transform_outputs(s.m, p, blk, epilogue, y);
 }
 
 /// Runs `f(scratch, o, planes)` for every output channel `o` of a group's output
@@ -595,19 +600,22 @@ fn transform_outputs(
     );
 }
 
-/// Per-task buffers of one block.
-struct Scratch {
-    v: Vec<f32>,
-    m: Vec<f32>,
+/// Per-task buffers of one block, cut from the thread's kept scratch: each
+/// block writes all it reads of them.
+struct Scratch<'a> {
+    v: &'a mut [f32],
+    m: &'a mut [f32],
 }
 
-impl Scratch {
-    fn new(p: &Plan) -> Self {
+impl Scratch<'_> {
+    /// Runs `f` with the buffers for `p`'s blocks.
+    fn with<R>(p: &Plan, f: impl FnOnce(&mut Scratch<'_>) -> R) -> R {
         let len = p.block_rows() * p.row_stride() * p.group_images();
-        Scratch {
-            v: vec![0f32; p.c_in * XI * len],
-            m: vec![0f32; XI * p.c_out * len],
-        }
+        let v_len = p.c_in * XI * len;
+        buffer::with_scratch(Kept::Call, v_len + XI * p.c_out * len, |buf| {
+            let (v, m) = buf.split_at_mut(v_len);
+            f(&mut Scratch { v, m })
+        })
     }
 }
 
@@ -617,7 +625,7 @@ fn per_group(
     out: &mut [f32],
     per_image: usize,
     p: &Plan,
-    f: impl Fn(usize, &mut [f32], &mut Scratch, bool) + Sync,
+    f: impl Fn(usize, &mut [f32], &mut Scratch<'_>, bool) + Sync,
 ) {
     let threads = rayon::current_num_threads();
     let chunk = p.group_images() * per_image;
@@ -627,12 +635,13 @@ fn per_group(
         out.par_chunks_mut(chunk)
             .with_min_len(groups.div_ceil(4 * threads))
             .enumerate()
-            .for_each_init(|| Scratch::new(p), |s, (gi, o)| f(gi, o, s, false));
+            .for_each(|(gi, o)| Scratch::with(p, |s| f(gi, o, s, false)));
     } else {
-        let mut s = Scratch::new(p);
-        for (gi, o) in out.chunks_mut(chunk).enumerate() {
-            f(gi, o, &mut s, threads > 1);
-        }
+        Scratch::with(p, |s| {
+            for (gi, o) in out.chunks_mut(chunk).enumerate() {
+                f(gi, o, s, threads > 1);
+            }
+        });
     }
 }
 
@@ -716,9 +725,16 @@ fn transform_grads(dy: &[f32], p: &Plan, blk: Block, dm: &mut [f32]) {
 }
 
 /// One block of the weight gradient: `dU_ξ += dM_ξ · V_ξᵀ` into `du` (`[ξ][out][in]`).
-fn grad_weight_block(x: &[f32], dy: &[f32], p: &Plan, blk: Block, du: &mut [f32], s: &mut Scratch) {
-    transform_inputs(x, p, blk, &mut s.v);
-    transform_grads(dy, p, blk, &mut s.m);
+fn grad_weight_block(
+    x: &[f32],
+    dy: &[f32],
+    p: &Plan,
+    blk: Block,
+    du: &mut [f32],
+    s: &mut Scratch<'_>,
+) {
+    transform_inputs(x, p, blk, s.v);
+    transform_grads(dy, p, blk, s.m);
     let (v, dm, len) = (&s.v, &s.m, blk.len(p));
     let pairs = p.c_out * p.c_in;
     for_chunks(du, pairs, blk.parallel, |xi, du_xi| {
@@ -745,20 +761,21 @@ pub(super) fn grad_weight(x: &[f32], dy: &[f32], p: &Plan) -> Vec<f32> {
     );
     let run = |range: std::ops::Range<usize>, parallel: bool| {
         let mut du = vec![0f32; XI * pairs];
-        let mut s = Scratch::new(p);
-        for gi in range {
-            let images = p.group_images().min(p.n - gi * p.group_images());
-            for blk in blocks(p, images, parallel) {
-                grad_weight_block(
-                    &x[gi * group_in..],
-                    &dy[gi * group_out..],
-                    p,
-                    blk,
-                    &mut du,
-                    &mut s,
-                );
+        Scratch::with(p, |s| {
+            for gi in range {
+                let images = p.group_images().min(p.n - gi * p.group_images());
+                for blk in blocks(p, images, parallel) {
+                    grad_weight_block(
+                        &x[gi * group_in..],
+                        &dy[gi * group_out..],
+                        p,
+                        blk,
+                        &mut du,
+                        s,
+                    );
+                }
             }
-        }
+        });
         du
     };
     let partials: Vec<Vec<f32>> = if groups >= threads && threads > 1 {
@@ -769,10 +786,13 @@ pub(super) fn grad_weight(x: &[f32], dy: &[f32], p: &Plan) -> Vec<f32> {
     } else {
         vec![run(0..groups, threads > 1)]
     };
-    let mut du = vec![0f32; XI * pairs];
-    for part in partials {
-        du.iter_mut().zip(part).for_each(|(d, v)| *d += v);
-    }
+    // Added in order (deterministic), a piece per task.
+    let du = buffer::par_pieces(XI * pairs, SUM_PIECE, |i, piece| {
+        for part in &partials {
+            let part = &part[i * SUM_PIECE..][..piece.len()];
+            piece.iter_mut().zip(part).for_each(|(d, v)| *d += v);
+        }
+    });
     kernel_grads(&du, pairs)
 }
 
@@ -815,6 +835,7 @@ mod tests {
 
     #[test]
     fn tiles_match_direct_correlation_at_every_edge() {
+        buffer::poison_kept(1 << 22);
         // Every remainder of the sides modulo the tile size, and one whole tile.
         for (n, c_in, c_out, h, w) in [
             (1, 1, 1, 5, 5),
