@@ -14,7 +14,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
 
 use super::spec::TrainSpec;
-use crate::model::ops::adam::{adam_in_place, AdamStep};
+use crate::model::ops::adam::{adam_composed, adam_in_place, AdamStep};
 use crate::model::ops::kernels;
 use crate::model::{ParamStore, ParamVersion};
 use vov_spec::{Optimizer as OptimizerKind, WdMode};
@@ -97,31 +97,30 @@ impl Optimizer {
             // Detached: optimizer arithmetic must not record a graph, or the moments
             // kept across steps would hold every step's forward graph alive.
             let g = &g.detach();
-            let adam = matches!(self.kind, OptimizerKind::Adam | OptimizerKind::Adamw);
-            if adam && kernels::custom(g.device()) {
-                let step = AdamStep {
-                    beta1: BETA1,
-                    beta2: BETA2,
-                    epsilon: EPSILON,
-                    alpha,
-                    decay: (slot.decayed && self.decoupled > 0.0)
-                        .then_some(self.lr * self.decoupled),
-                };
-                adam_in_place(slot.var.as_tensor(), g, &slot.m, &slot.v, step)?;
-                continue;
-            }
-            let mut w = slot.var.as_tensor().detach();
-            if slot.decayed && self.decoupled > 0.0 {
-                w = (&w - (&w * (self.lr * self.decoupled))?)?;
-            }
+            let decay = (slot.decayed && self.decoupled > 0.0).then_some(self.lr * self.decoupled);
+            let w = slot.var.as_tensor().detach();
             let next = match self.kind {
                 OptimizerKind::Adam | OptimizerKind::Adamw => {
-                    slot.m = ((&slot.m * BETA1)? + (g * (1.0 - BETA1))?)?;
-                    slot.v = ((&slot.v * BETA2)? + (g.sqr()? * (1.0 - BETA2))?)?;
-                    let upd = ((&slot.m * alpha)? / (slot.v.sqrt()? + EPSILON)?)?;
-                    (w - upd)?
+                    let step = AdamStep {
+                        beta1: BETA1,
+                        beta2: BETA2,
+                        epsilon: EPSILON,
+                        alpha,
+                        decay,
+                    };
+                    if kernels::custom(g.device()) {
+                        adam_in_place(slot.var.as_tensor(), g, &slot.m, &slot.v, step)?;
+                        continue;
+                    }
+                    let [w, m, v] = adam_composed(&w, g, &slot.m, &slot.v, step)?;
+                    (slot.m, slot.v) = (m, v);
+                    w
                 }
                 OptimizerKind::Sgd => {
+                    let w = match decay {
+                        Some(d) => (&w - (&w * d)?)?,
+                        None => w,
+                    };
                     slot.m = ((&slot.m * self.momentum)? - (g * self.lr)?)?;
                     if self.nesterov {
                         ((w + (&slot.m * self.momentum)?)? - (g * self.lr)?)?

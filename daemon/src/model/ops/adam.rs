@@ -6,13 +6,13 @@
 //! 2 GB of memory traffic a step. Here it is three passes on all threads, each
 //! writing into an existing tensor: the first moment, the second, then the
 //! weights. Every value is computed with the same f32 operations in the same
-//! order as the composed update in `train::optimizer`, so both give the same
-//! weights.
+//! order as [`adam_composed`], the update on other devices, so both give the
+//! same weights.
 
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
-use super::f32_slice;
+use super::{f32_slice, f32_slice_mut};
 
 /// Values per parallel task.
 const PIECE: usize = 1 << 14;
@@ -47,15 +47,6 @@ struct Apply {
     alpha: f32,
     epsilon: f32,
     decay: Option<f32>,
-}
-
-/// The contiguous f32 values behind a CPU storage the op writes.
-fn f32_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Result<&'a mut [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&mut v[a..b]),
-        (CpuStorage::F32(_), None) => candle_core::bail!("adam expects contiguous tensors"),
-        _ => candle_core::bail!("adam supports f32 tensors only"),
-    }
 }
 
 /// Fails unless every slice has `len` values.
@@ -153,28 +144,29 @@ pub fn adam_in_place(w: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, s: AdamStep
     w.inplace_op3(m, v, &apply)
 }
 
+/// The same step composed from candle ops, on any device: the weights, first
+/// moment and second moment after it.
+pub fn adam_composed(
+    w: &Tensor,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    s: AdamStep,
+) -> Result<[Tensor; 3]> {
+    let w = match s.decay {
+        Some(d) => (w - (w * d)?)?,
+        None => w.clone(),
+    };
+    let m = ((m * s.beta1)? + (g * (1.0 - s.beta1))?)?;
+    let v = ((v * s.beta2)? + (g.sqr()? * (1.0 - s.beta2))?)?;
+    let upd = ((&m * s.alpha)? / (v.sqrt()? + s.epsilon)?)?;
+    Ok([(w - upd)?, m, v])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
-
-    /// The composed update of `train::optimizer`, op for op.
-    fn composed(
-        w: &Tensor,
-        g: &Tensor,
-        m: &Tensor,
-        v: &Tensor,
-        s: AdamStep,
-    ) -> Result<[Tensor; 3]> {
-        let w = match s.decay {
-            Some(d) => (w - (w * d)?)?,
-            None => w.clone(),
-        };
-        let m = ((m * s.beta1)? + (g * (1.0 - s.beta1))?)?;
-        let v = ((v * s.beta2)? + (g.sqr()? * (1.0 - s.beta2))?)?;
-        let upd = ((&m * s.alpha)? / (v.sqrt()? + s.epsilon)?)?;
-        Ok([(w - upd)?, m, v])
-    }
 
     #[test]
     fn equals_the_composed_update_bit_for_bit() -> Result<()> {
@@ -195,7 +187,7 @@ mod tests {
                 alpha: 1.3e-3,
                 decay,
             };
-            let want = composed(&w, &g, &m, &v, step)?;
+            let want = adam_composed(&w, &g, &m, &v, step)?;
             let (w2, m2, v2) = (w.copy()?, m.copy()?, v.copy()?);
             adam_in_place(&w2, &g, &m2, &v2, step)?;
             for (got, want) in [w2, m2, v2].iter().zip(&want) {

@@ -28,35 +28,22 @@ pub struct BnTrain {
     relu: bool,
 }
 
-/// A fused ReLU's gate in the backward pass: the forward's affine map per
-/// channel, so that `x * scale + shift > 0` tells, bit for bit as the forward
-/// computed it, where the ReLU passed its input.
-struct ReluGate {
+/// The per-channel map `y = x * scale + shift` of one call: the forward applies
+/// it, the input gradient scales by it, and a fused ReLU's backward gate is
+/// `x * scale + shift > 0`, computed bit for bit as the forward computed `y`.
+struct Affine {
     scale: Vec<f32>,
     shift: Vec<f32>,
 }
 
-impl ReluGate {
-    /// The gate of `bn` with these affine parameters.
-    fn new(bn: &BnTrain, gamma: &[f32], beta: &[f32]) -> Self {
-        let scale: Vec<f32> = bn.inv_std.iter().zip(gamma).map(|(s, g)| s * g).collect();
-        let shift = beta
-            .iter()
-            .zip(&bn.mean)
-            .zip(&scale)
-            .map(|((b, m), k)| b - m * k)
-            .collect();
-        ReluGate { scale, shift }
-    }
-
-    /// Channel `ch`'s `(scale, shift)`: the gradient at `x` passes where
-    /// `x * scale + shift > 0`.
+impl Affine {
+    /// Channel `ch`'s `(scale, shift)`.
     fn at(&self, ch: usize) -> (f32, f32) {
         (self.scale[ch], self.shift[ch])
     }
 }
 
-/// `dy` where the ReLU with this channel's gate passed `x`, else 0.
+/// `dy` where a ReLU after this channel's affine map passed `x`, else 0.
 fn through(x: f32, dy: f32, (scale, shift): (f32, f32)) -> f32 {
     if x * scale + shift > 0.0 {
         dy
@@ -68,19 +55,32 @@ fn through(x: f32, dy: f32, (scale, shift): (f32, f32)) -> f32 {
 /// Per-channel `sum(dy)` and `sum(dy * xhat)`: (x, dy) -> (2, C).
 struct GradSums<'a> {
     bn: &'a BnTrain,
-    gate: Option<&'a ReluGate>,
+    affine: &'a Affine,
+    relu: bool,
 }
 
 /// Input gradient: (x, dy) -> dx.
 struct GradInput<'a> {
     bn: &'a BnTrain,
-    gate: Option<&'a ReluGate>,
-    scale: Vec<f32>,
+    affine: &'a Affine,
+    relu: bool,
     mean_dy: Vec<f32>,
     mean_dy_xhat: Vec<f32>,
 }
 
 impl BnTrain {
+    /// The affine map of these statistics with scale `gamma` and shift `beta`.
+    fn affine(&self, gamma: &[f32], beta: &[f32]) -> Affine {
+        let scale: Vec<f32> = self.inv_std.iter().zip(gamma).map(|(s, g)| s * g).collect();
+        let shift = beta
+            .iter()
+            .zip(&self.mean)
+            .zip(&scale)
+            .map(|((b, m), k)| b - m * k)
+            .collect();
+        Affine { scale, shift }
+    }
+
     /// An op for batch statistics `mean` and biased `var` (C values each), with a
     /// ReLU after it if `relu`.
     pub fn new(mean: Vec<f32>, var: &[f32], eps: f64, relu: bool) -> Self {
@@ -128,9 +128,9 @@ impl CustomOp3 for BnTrain {
         if gamma.len() != c || beta.len() != c || self.mean.len() != c {
             candle_core::bail!("batchnorm parameters do not have {c} channels")
         }
+        let affine = self.affine(gamma, beta);
         let y = per_plane(x, c, hw, |ch, xs, out| {
-            let scale = self.inv_std[ch] * gamma[ch];
-            let shift = beta[ch] - self.mean[ch] * scale;
+            let (scale, shift) = affine.at(ch);
             if self.relu {
                 for (o, &v) in out.iter_mut().zip(xs) {
                     *o = (v * scale + shift).max(0.0);
@@ -153,24 +153,23 @@ impl CustomOp3 for BnTrain {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let grad = grad.contiguous()?;
-        let gamma_v = gamma.to_vec1::<f32>()?;
-        let gate = match self.relu {
-            true => Some(ReluGate::new(self, &gamma_v, &beta.to_vec1::<f32>()?)),
-            false => None,
-        };
-        let gate = gate.as_ref();
-        let sums = x.apply_op2_no_bwd(&grad, &GradSums { bn: self, gate })?;
+        let affine = self.affine(&gamma.to_vec1::<f32>()?, &beta.to_vec1::<f32>()?);
+        let (affine, relu) = (&affine, self.relu);
+        let sums = x.apply_op2_no_bwd(
+            &grad,
+            &GradSums {
+                bn: self,
+                affine,
+                relu,
+            },
+        )?;
         let (n, _, h, w) = x.dims4()?;
         let count = (n * h * w) as f32;
         let rows = sums.to_vec2::<f32>()?;
         let op = GradInput {
             bn: self,
-            gate,
-            scale: gamma_v
-                .iter()
-                .zip(&self.inv_std)
-                .map(|(g, s)| g * s)
-                .collect(),
+            affine,
+            relu,
             mean_dy: rows[0].iter().map(|v| v / count).collect(),
             mean_dy_xhat: rows[1].iter().map(|v| v / count).collect(),
         };
@@ -202,7 +201,7 @@ impl CustomOp2 for GradSums<'_> {
                     let start = (i * c + ch) * hw;
                     let (dy, x) = (&dy[start..][..hw], &x[start..][..hw]);
                     let sum = |g: f32, v: f32| (f64::from(g), f64::from(g * (v - m) * s));
-                    let (a, b) = match self.gate.map(|r| r.at(ch)) {
+                    let (a, b) = match self.relu.then(|| self.affine.at(ch)) {
                         Some(gate) => lane_sum_pairs(dy, x, |g, v| sum(through(v, g, gate), v)),
                         None => lane_sum_pairs(dy, x, sum),
                     };
@@ -235,10 +234,14 @@ impl CustomOp2 for GradInput<'_> {
             let (xs, gs) = (&x[plane * hw..][..hw], &dy[plane * hw..][..hw]);
             let ch = plane % c;
             let (m, s) = (self.bn.mean[ch], self.bn.inv_std[ch]);
-            let (a, b, k) = (self.mean_dy[ch], self.mean_dy_xhat[ch], self.scale[ch]);
+            let (a, b, k) = (
+                self.mean_dy[ch],
+                self.mean_dy_xhat[ch],
+                self.affine.scale[ch],
+            );
             let dx = |g: f32, v: f32| k * (g - a - (v - m) * s * b);
             let values = out.iter_mut().zip(xs).zip(gs);
-            match self.gate.map(|r| r.at(ch)) {
+            match self.relu.then(|| self.affine.at(ch)) {
                 Some(gate) => values.for_each(|((o, &v), &g)| *o = dx(through(v, g, gate), v)),
                 None => values.for_each(|((o, &v), &g)| *o = dx(g, v)),
             }

@@ -28,6 +28,15 @@ pub(crate) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> 
     }
 }
 
+/// The contiguous f32 slice behind a CPU storage that an in-place op writes.
+pub(crate) fn f32_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Result<&'a mut [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&mut v[a..b]),
+        (CpuStorage::F32(_), None) => candle_core::bail!("kernel expects a contiguous tensor"),
+        _ => candle_core::bail!("kernel supports f32 tensors only"),
+    }
+}
+
 /// (images, channels, pixels per plane) of an NCHW layout.
 pub(crate) fn nchw(l: &Layout) -> Result<(usize, usize, usize)> {
     let (n, c, h, w) = l.shape().dims4()?;

@@ -248,16 +248,15 @@ fn for_chunks_with<T: Send>(
     scratch: usize,
     f: impl Fn(&mut [f32], usize, &mut [T]) + Sync,
 ) {
-    let kept = |f: &mut dyn FnMut(&mut [f32])| buffer::with_scratch(Kept::Pass, scratch, f);
     if parallel {
-        data.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, c)| kept(&mut |buf| f(buf, i, c)));
+        data.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| {
+            buffer::with_scratch(Kept::Pass, scratch, |buf| f(buf, i, c));
+        });
     } else {
-        kept(&mut |buf| {
-            data.chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(i, c)| f(buf, i, c))
+        buffer::with_scratch(Kept::Pass, scratch, |buf| {
+            for (i, c) in data.chunks_mut(chunk).enumerate() {
+                f(buf, i, c);
+            }
         });
     }
 }
